@@ -1,0 +1,1 @@
+"""HRSAM in plain PyTorch."""

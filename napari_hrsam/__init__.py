@@ -1,0 +1,1 @@
+"""napari plugin, interactive session and command line for HRSAM."""
