@@ -1,0 +1,152 @@
+"""Window layout and Flash Swin attention against a plain float64 reference."""
+import pytest
+import torch
+
+from hrsam_kernels import window_attention, window_index
+from hrsam_kernels.window_attention import attention_torch
+
+SHAPES = [
+    ([(16, 16)], 1),
+    ([(24, 20)], 2),
+    ([(5, 37)], 1),
+    ([(20, 24), (8, 8)], 2),
+]
+
+
+def official_layout(hw_shapes, batch, ws, shift):
+    """The official make_indices construction, written out step by step (padding slot = -1)."""
+    top = (ws - shift) % ws
+    per_item = sum(h * w for h, w in hw_shapes)
+    item, start = [], 0
+    for h, w in hw_shapes:
+        ph, pw = -(-(top + h) // ws) * ws, -(-(top + w) // ws) * ws
+        for wr in range(ph // ws):
+            for wc in range(pw // ws):
+                window = []
+                for r in range(wr * ws, wr * ws + ws):
+                    for c in range(wc * ws, wc * ws + ws):
+                        row, col = r - top, c - top
+                        inside = 0 <= row < h and 0 <= col < w
+                        window.append(start + row * w + col if inside else -1)
+                item.append(window)
+        start += h * w
+    return torch.tensor([[t + b * per_item if t >= 0 else -1 for t in win]
+                         for b in range(batch) for win in item])
+
+
+def reference(q, k, v, windows, pad_k, pad_v, scale):
+    """Dense attention over every full window in float64, then real slots read back."""
+    q, k, v, pad_k, pad_v = (t.double() for t in (q, k, v, pad_k, pad_v))
+    index = windows.index
+    real = index >= 0
+    safe = index.clamp(min=0)
+    slots = torch.arange(index.shape[1]).expand_as(index)
+    keys = torch.where(real[..., None, None], k[safe], pad_k[slots])
+    values = torch.where(real[..., None, None], v[safe], pad_v.expand_as(v[safe]))
+    queries = q[safe]
+    logits = torch.einsum("wshd,wthd->whst", queries, keys) * scale
+    out = torch.einsum("whst,wthd->wshd", logits.softmax(-1), values)
+    result = torch.zeros_like(q)
+    result[index[real]] = out[real]
+    return result
+
+
+def random_inputs(n, heads=2, dim=16, ws=16, dtype=torch.float32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(n, heads, dim, generator=g, dtype=dtype) for _ in range(3))
+    pad_k = torch.randn(ws * ws, heads, dim, generator=g, dtype=dtype)
+    pad_v = torch.randn(heads, dim, generator=g, dtype=dtype)
+    return q, k, v, pad_k, pad_v
+
+
+def rel_err(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+@pytest.mark.parametrize("shift", [0, 8])
+@pytest.mark.parametrize("hw_shapes,batch", SHAPES)
+def test_index_matches_official_layout(hw_shapes, batch, shift):
+    idx = window_index(hw_shapes, batch, window_size=16, shift=shift)
+    expected = official_layout(hw_shapes, batch, 16, shift)
+    assert torch.equal(idx.index, expected)
+    n = batch * sum(h * w for h, w in hw_shapes)
+    real = idx.index[idx.index >= 0]
+    assert torch.equal(real.sort().values, torch.arange(n))  # every token exactly once
+    rows, cols = torch.nonzero(idx.index >= 0, as_tuple=True)
+    assert torch.equal(idx.slot[idx.index[rows, cols]], cols)
+    assert torch.equal(idx.window[idx.index[rows, cols]], rows)
+
+
+def test_index_small_grid_by_hand():
+    # 3x5 grid, windows of 4, shift 2: 2 pad rows on top and 2 pad columns on the left.
+    idx = window_index([(3, 5)], 1, window_size=4, shift=2)
+    assert idx.padded_shapes == ((8, 8),)
+    assert idx.index.shape == (4, 16)
+    top_left = idx.index[0].view(4, 4)
+    assert (top_left[:2] == -1).all() and (top_left[:, :2] == -1).all()
+    assert top_left[2:, 2:].tolist() == [[0, 1], [5, 6]]
+    top_right = idx.index[1].view(4, 4)
+    assert top_right[2].tolist() == [2, 3, 4, -1]
+    bottom_left = idx.index[2].view(4, 4)
+    assert bottom_left[0, 2:].tolist() == [10, 11] and (bottom_left[1:] == -1).all()
+
+
+def test_index_rejects_bad_input():
+    with pytest.raises(ValueError, match="shift"):
+        window_index([(16, 16)], 1, window_size=16, shift=16)
+    with pytest.raises(ValueError, match="hw_shapes"):
+        window_index([(0, 16)], 1)
+    with pytest.raises(ValueError, match="batch_size"):
+        window_index([(16, 16)], 0)
+
+
+@pytest.mark.parametrize("shift", [0, 8])
+@pytest.mark.parametrize("hw_shapes,batch", SHAPES)
+def test_torch_path_matches_reference(hw_shapes, batch, shift):
+    windows = window_index(hw_shapes, batch, shift=shift)
+    q, k, v, pad_k, pad_v = random_inputs(windows.num_tokens, seed=shift + batch)
+    scale = 16**-0.5
+    poisoned = torch.full_like(q, float("nan"))
+    out = attention_torch(q, k, v, windows, pad_k, pad_v, scale, out=poisoned)
+    assert not out.isnan().any(), "some token rows were never written"
+    assert out.dtype == q.dtype
+    assert rel_err(out, reference(q, k, v, windows, pad_k, pad_v, scale)) < 1e-4
+    public = window_attention(q, k, v, windows, pad_k, pad_v, backend="torch")
+    assert rel_err(public, out) < 1e-6
+
+
+def test_padding_token_changes_only_border_windows():
+    # A user-visible consequence of KV-only padding: the learned padding token reaches only tokens
+    # whose window has padding slots.
+    windows = window_index([(24, 20)], 1, shift=8)
+    q, k, v, pad_k, pad_v = random_inputs(windows.num_tokens)
+    a = window_attention(q, k, v, windows, pad_k, pad_v, backend="torch")
+    b = window_attention(q, k, v, windows, pad_k, pad_v + 1.0, backend="torch")
+    has_pad = (windows.index < 0).any(1)[windows.window]
+    changed = (a - b).abs().amax((1, 2)) > 1e-6
+    assert torch.equal(changed, has_pad)
+
+
+@pytest.mark.parametrize("shift", [0, 8])
+def test_torch_path_gradients_match_reference(shift):
+    windows = window_index([(20, 24), (8, 8)], 2, shift=shift)
+    inputs = random_inputs(windows.num_tokens, seed=7)
+    scale = 0.3
+    ours = [t.clone().requires_grad_() for t in inputs]
+    ref = [t.double().requires_grad_() for t in inputs]
+    weight = torch.randn_like(inputs[0])
+    (window_attention(*ours[:3], windows, *ours[3:], scale=scale, backend="torch") * weight).sum().backward()
+    (reference(*ref[:3], windows, *ref[3:], scale) * weight.double()).sum().backward()
+    for name, a, b in zip(("q", "k", "v", "pad_k", "pad_v"), ours, ref):
+        assert rel_err(a.grad, b.grad) < 1e-4, name
+
+
+def test_bad_shapes_raise():
+    windows = window_index([(16, 16)], 1)
+    q, k, v, pad_k, pad_v = random_inputs(windows.num_tokens)
+    with pytest.raises(ValueError, match="rebuild"):
+        window_attention(q[:-1], k[:-1], v[:-1], windows, pad_k, pad_v)
+    with pytest.raises(ValueError, match="pad_k"):
+        window_attention(q, k, v, windows, pad_k[:-1], pad_v)
+    with pytest.raises(ValueError, match="backend"):
+        window_attention(q, k, v, windows, pad_k, pad_v, backend="cuda")
