@@ -33,14 +33,24 @@ Widget recipe::
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import replace
+from types import MappingProxyType
 from typing import Callable, Sequence
 
 import numpy as np
 
-from .state import (ObjectState, Prediction, PredictRequest, Prompts, PropagationRequest,
-                    PropagationResult, SliceKey, SparseMask)
+from . import propagation
+from .embedding_cache import EmbeddingCache
+from .history import History, LabelDiff, Step, checked_labels, erase, max_label, paint
+from .inference import SliceEngine
+from .slicing import ImageLayout, choose_channels, normalise_limits
+from .state import (NEGATIVE, POSITIVE, ObjectState, Prediction, PredictRequest, Prompts,
+                    PropagationRequest, PropagationResult, SliceKey, SliceState, SparseMask)
 
 DEFAULT_CACHE_BYTES = 1 << 30
+RESULTS_KEPT = 128  # predictions remembered by (slice, prompts) so redo needs no model run
+DIRECTIONS = {"forward": (1,), "backward": (-1,), "both": (1, -1)}
 
 
 class Session:
@@ -48,12 +58,12 @@ class Session:
 
     Parameters
     ----------
-    image : array-like (numpy, dask, zarr; anything with shape, dtype, ndim, __getitem__)
+    image : array-like (numpy, dask, zarr; anything with shape, dtype, __getitem__)
         2-D image or N-D volume, uint8/uint16/int16/any int/float. Read one slice at a time.
     predictor : hrsam_model.Predictor (or anything with ``target_size``, ``embed``,
         ``set_embedding``, ``predict``).
-    labels : writable integer array with the spatial shape, or None (a new int32 zero
-        array). Written in place (pass a napari Labels layer's ``data`` to share it).
+    labels : writable integer array with the spatial shape (numpy or zarr), or None (a new
+        int32 zero array). Written in place (pass a napari Labels layer's ``data``).
     channel_axis : int or None. A non-spatial channel axis (multichannel fluorescence).
     rgb : bool or None. Last axis is RGB(A) (size 3 or 4); None guesses like napari.
     displayed_axes : (row axis, col axis) among the spatial axes; negative counts from the end.
@@ -61,8 +71,8 @@ class Session:
         displayed ones ignored). Required before prompting when the image has > 2
         spatial axes; ``()`` for 2-D.
     contrast_limits : None (percentiles 0.5/99.5 of each slice, from a strided subsample
-        for huge slices), (lo, hi) (e.g. napari's layer.contrast_limits or a CT window),
-        or one (lo, hi) per used channel.
+        for huge slices; 0..255 for 8-bit RGB), (lo, hi) (e.g. napari's
+        layer.contrast_limits or a CT window), or one (lo, hi) per channel.
     channels : which channels of ``channel_axis`` feed the model's R, G, B (default: the
         first up to 3).
     cache : EmbeddingCache to share between sessions, or None for a new one bounded by
@@ -77,71 +87,124 @@ class Session:
     def __init__(self, image, predictor, *, labels=None, channel_axis: int | None = None,
                  rgb: bool | None = None, displayed_axes: Sequence[int] = (-2, -1),
                  position: Sequence[int] | None = None, contrast_limits=None,
-                 channels: Sequence[int] | None = None, cache=None,
+                 channels: Sequence[int] | None = None, cache: EmbeddingCache | None = None,
                  cache_bytes: int = DEFAULT_CACHE_BYTES, data_key=None):
-        raise NotImplementedError
+        layout = ImageLayout(image, channel_axis, rgb)
+        key = layout.slice_key(position, displayed_axes)
+        limits = normalise_limits(contrast_limits, layout.n_channels)
+        chosen = choose_channels(layout, channels)
+        labels = checked_labels(labels, layout.spatial_shape)
+        cache = cache if cache is not None else EmbeddingCache(cache_bytes)
+        self._layout = layout
+        self._engine = SliceEngine(layout, predictor, cache,
+                                   data_key if data_key is not None else object(),
+                                   chosen, limits)
+        self._labels = labels
+        self._key = key
+        self._displayed_axes = tuple(displayed_axes)
+        self._object = ObjectState()
+        self._objects: MappingProxyType = MappingProxyType({})
+        self._history = History()
+        self._generation = 0
+        self._results: OrderedDict = OrderedDict()
 
     # ----------------------------------------------------------------- read-only state
     @property
+    def image(self):
+        return self._layout.image
+
+    @property
+    def predictor(self):
+        return self._engine.predictor
+
+    @property
+    def cache(self) -> EmbeddingCache:
+        return self._engine.cache
+
+    @property
     def labels(self):
         """The label array (spatial shape, integer); committed objects live here."""
+        return self._labels
 
     @property
     def spatial_shape(self) -> tuple[int, ...]:
         """Shape of the spatial axes (= labels.shape)."""
+        return self._layout.spatial_shape
 
     @property
     def slice_key(self) -> SliceKey | None:
         """The current slice, or None while a volume has no position yet."""
+        return self._key
 
     @property
     def slice_shape(self) -> tuple[int, int]:
         """(rows, cols) of the current slice."""
+        return self._layout.slice_shape(self._require_slice())
+
+    @property
+    def contrast_limits(self) -> list[tuple[float, float]] | None:
+        """The session's limits per channel, or None (automatic)."""
+        return self._engine.contrast_limits
 
     @property
     def object(self) -> ObjectState:
         """The object being segmented (all its slices)."""
+        return self._object
 
     @property
     def prompts(self) -> Prompts:
         """Prompts of the current object on the current slice (empty Prompts if none)."""
+        state = self._current_state()
+        return state.prompts if state is not None else Prompts()
+
+    @property
+    def preview_sparse(self) -> SparseMask | None:
+        """The current slice's preview as a bounding-box crop (cheap for huge slices)."""
+        state = self._current_state()
+        return state.result.mask if state is not None and state.result is not None else None
 
     @property
     def preview(self) -> np.ndarray | None:
         """bool (rows, cols) mask of the current object on the current slice, or None.
         While ``pending`` it still shows the previous prediction."""
-
-    @property
-    def preview_sparse(self) -> SparseMask | None:
-        """The same as ``preview`` as a bounding-box crop (cheap for huge slices)."""
+        sparse = self.preview_sparse
+        return sparse.dense() if sparse is not None else None
 
     @property
     def iou(self) -> float | None:
         """Predicted IoU of the current slice's preview."""
+        state = self._current_state()
+        return state.result.iou if state is not None and state.result is not None else None
 
     @property
     def pending(self) -> bool:
         """True when some slice of the object waits for a prediction."""
+        return any(s.pending for s in self._object.slices.values())
 
     @property
     def generation(self) -> int:
-        """Increases with every change of the object or labels; answers from workers
-        carry the generation they were asked at and are dropped when it moved on."""
+        """Increases with every change of the object or labels; a propagation answer
+        asked at an older generation is dropped."""
+        return self._generation
 
     @property
-    def can_undo(self) -> bool: ...
+    def can_undo(self) -> bool:
+        return self._history.can_undo
 
     @property
-    def can_redo(self) -> bool: ...
+    def can_redo(self) -> bool:
+        return self._history.can_redo
 
     @property
     def objects(self) -> dict[int, dict]:
         """Committed objects: label id -> {"slices": [{"displayed_axes", "position",
-        "source", "prompts"}...]} (JSON-friendly)."""
+        "source", "prompts", "iou"}...]} (JSON-friendly)."""
+        return dict(self._objects)
 
     @property
     def next_label_id(self) -> int:
         """max(labels) + 1: the id the next commit will use."""
+        return max(max_label(self._labels), 0) + 1
 
     # ----------------------------------------------------------------- navigation
     def set_slice(self, position: Sequence[int] | None = None,
@@ -149,9 +212,14 @@ class Session:
         """Move to another slice (not an undo step; reads nothing). ``position``: one index
         per non-displayed spatial axis, or one per spatial axis (napari's
         ``dims.current_step`` with the channel axis removed); displayed entries ignored."""
+        axes = self._displayed_axes if displayed_axes is None else tuple(displayed_axes)
+        key = self._layout.slice_key(position, axes)
+        self._key, self._displayed_axes = key, axes
 
     def set_contrast_limits(self, contrast_limits) -> None:
         """Change the intensity window used for new embeddings (None = percentiles)."""
+        self._engine.contrast_limits = normalise_limits(contrast_limits,
+                                                        self._layout.n_channels)
 
     # ----------------------------------------------------------------- prompts (undoable)
     def add_point(self, row_col: Sequence[float], positive: bool = True,
@@ -159,59 +227,179 @@ class Session:
         """Add a positive (inside) or negative (outside) click at (row, col) of the current
         slice. With ``predict`` the model runs now and the new preview is returned;
         otherwise the slice becomes ``pending`` (see pending_request). One undo step."""
+        row, col = self._checked_point(row_col)
+        prompts = self.prompts.with_point(row, col, POSITIVE if positive else NEGATIVE)
+        return self._change_prompts("add point", prompts, predict)
 
     def remove_point(self, index: int, predict: bool = True) -> np.ndarray | None:
         """Remove the ``index``-th point of the current slice's prompts. One undo step."""
+        prompts = self.prompts
+        if not -len(prompts.points) <= index < len(prompts.points):
+            raise ValueError(f"no point {index}: the current slice has "
+                             f"{len(prompts.points)} point(s)")
+        return self._change_prompts("remove point", prompts.without_point(index), predict)
 
     def set_box(self, box: Sequence[float] | None, predict: bool = True) -> np.ndarray | None:
         """Set (row0, col0, row1, col1) as the current slice's box, or None to remove it."""
+        checked = None if box is None else self._checked_box(box)
+        return self._change_prompts("set box", replace(self.prompts, box=checked), predict)
 
     def set_prompts(self, points: Sequence[Sequence[float]] = (), labels: Sequence[int] = (),
                     box: Sequence[float] | None = None,
                     predict: bool = True) -> np.ndarray | None:
         """Replace all prompts of the current slice at once (e.g. from a napari Points
         layer); labels 1 = positive, 0 = negative. One undo step; no-op if unchanged."""
+        points, labels = list(points), [int(v) for v in labels]
+        if len(points) != len(labels):
+            raise ValueError(f"{len(points)} points but {len(labels)} labels")
+        if any(v not in (POSITIVE, NEGATIVE) for v in labels):
+            raise ValueError(f"point labels must be 1 (positive) or 0 (negative), got {labels}")
+        checked = tuple(self._checked_point(p) for p in points)
+        prompts = Prompts(checked, tuple(labels),
+                          None if box is None else self._checked_box(box))
+        return self._change_prompts("set prompts", prompts, predict)
 
     def reset(self) -> None:
         """Forget the current object's prompts and masks on every slice. One undo step."""
+        if not self._object.empty:
+            self._push(Step("reset", self._object, ObjectState(), self._generation + 1))
 
     def commit(self, overwrite: bool = False) -> int:
         """Write the current object into ``labels`` with ``next_label_id`` and start a new
         object. Voxels already labelled keep their label unless ``overwrite``. Returns the
         id. One undo step (undo restores the exact previous labels and the object).
         Raises ValueError when there is nothing to commit or a prediction is pending."""
+        if self.pending:
+            raise ValueError("a prediction is still pending: wait for it (or call "
+                             "predict()) before committing")
+        masks = self._object.masks()
+        if not masks:
+            raise ValueError("nothing to commit: the current object has no mask yet")
+        label_id = self.next_label_id
+        dtype = np.dtype(self._labels.dtype)
+        if label_id > np.iinfo(dtype).max:
+            raise ValueError(f"labels dtype {dtype} cannot hold id {label_id}: use a wider "
+                             "integer type")
+        patches = []
+        try:
+            for key, mask in masks.items():
+                index, crop = self._label_window(key, mask)
+                patch = paint(self._labels, index, crop, label_id, overwrite)
+                if patch is not None:
+                    patches.append(patch)
+        except BaseException:
+            LabelDiff(tuple(patches)).undo(self._labels)
+            raise
+        if not patches:
+            raise ValueError("nothing to commit: every voxel of the object already has a "
+                             "label (commit with overwrite=True to replace them)")
+        record = {"slices": [_slice_record(k, s) for k, s in self._object.slices.items()],
+                  "voxels": int(sum(p.where.size for p in patches)),
+                  "overwrite": bool(overwrite)}
+        objects = MappingProxyType({**self._objects, label_id: record})
+        self._push(Step("commit", self._object, ObjectState(), self._generation + 1,
+                        LabelDiff(tuple(patches)), self._objects, objects))
+        return label_id
 
     def remove_object(self, label_id: int) -> int:
         """Set every voxel of committed ``label_id`` to 0; returns how many. Undoable."""
+        label_id = int(label_id)
+        if label_id <= 0:
+            raise ValueError(f"label id must be positive, got {label_id}")
+        diff = erase(self._labels, label_id)
+        if diff.voxels == 0:
+            raise ValueError(f"no voxel has label {label_id}")
+        objects = MappingProxyType({k: v for k, v in self._objects.items() if k != label_id})
+        self._push(Step("remove object", self._object, self._object, self._generation + 1,
+                        diff, self._objects, objects))
+        return diff.voxels
 
     def undo(self) -> bool:
         """Undo the last step (prompt, reset, commit, removal, propagation). False if none."""
+        step = self._history.undo()
+        if step is None:
+            return False
+        if step.labels is not None:
+            step.labels.undo(self._labels)
+        self._restore(step.before, step.objects_before if step.labels else self._objects)
+        return True
 
     def redo(self) -> bool:
         """Redo the last undone step. A new step after undo drops the redo tail."""
+        step = self._history.redo()
+        if step is None:
+            return False
+        if step.labels is not None:
+            step.labels.redo(self._labels)
+        self._restore(step.after, step.objects_after if step.labels else self._objects)
+        return True
 
     # ----------------------------------------------------------------- prediction
     def predict(self) -> np.ndarray | None:
         """Run every pending prediction now (synchronously); returns the preview."""
+        while (request := self.pending_request()) is not None:
+            self.apply(self.compute(request))
+        return self.preview
 
     def pending_request(self) -> PredictRequest | None:
         """The next prediction due (current slice first), or None."""
+        keys = sorted(self._object.slices, key=lambda k: k != self._key)
+        for key in keys:
+            state = self._object.slices[key]
+            if not state.pending:
+                continue
+            previous = state.result
+            region = self._engine.region(key, state.prompts,
+                                         previous.region if previous else None)
+            use_logits = (previous is not None and region == previous.region
+                          and state.prompts.extends(previous.prompts))
+            return PredictRequest(self._generation, key, state.prompts, region,
+                                  previous.logits if use_logits else None)
+        return None
 
     def compute(self, request: PredictRequest) -> Prediction | None:
         """Worker-safe: embed (cached) and predict. Returns None when the request is
         already stale. Raises ValueError for unusable slices (NaN)."""
+        if request is None or not self._wanted(request.key, request.prompts):
+            return None
+        result = self._engine.predict(request.key, request.region, request.prompts,
+                                      request.mask_input)
+        return Prediction(request.generation, request.key, request.prompts, result)
 
     def prepare_slice(self, key: SliceKey | None = None) -> bool:
         """Worker-safe: compute and cache the embedding of a slice (default: current) so
-        the first click there is fast. Returns True if it computed one."""
+        the first click there is fast. Huge slices are skipped (their window follows the
+        prompts). Returns True if it computed one."""
+        key = key if key is not None else self._require_slice()
+        region = self._engine.full_region(key)
+        if region is None:
+            return False
+        return self._engine.embedding(key, region)[1]
 
     def apply(self, answer: Prediction | PropagationResult | None) -> bool:
         """Main thread: store a worker's answer. False (and nothing changes) when it is
         None or stale."""
+        if isinstance(answer, PropagationResult):
+            return self._apply_propagation(answer)
+        if answer is None or not self._wanted(answer.key, answer.prompts):
+            return False
+        self._remember(answer.key, answer.result)
+        state = replace(self._object.slices[answer.key], result=answer.result, pending=False)
+        self._object = self._object.with_slice(answer.key, state)
+        self._generation += 1
+        return True
 
     def discard(self, request: PredictRequest | PropagationRequest) -> bool:
         """Main thread: after ``compute`` failed, remove the step that made the request
         (if it is still the latest), so the user's state is as before the prompt."""
+        step = self._history.top
+        if step is None or step.generation != request.generation \
+                or self._generation != request.generation or step.labels is not None:
+            return False
+        if not self._history.retract(step):
+            return False
+        self._restore(step.before, self._objects)
+        return True
 
     # ----------------------------------------------------------------- propagation
     def propagate(self, direction: str = "both", *, axis: int | None = None,
@@ -220,6 +408,12 @@ class Session:
                   progress: Callable[[int, int], None] | None = None,
                   should_cancel: Callable[[], bool] | None = None) -> PropagationResult:
         """Synchronous propagation: propagation_request + compute_propagation + apply."""
+        request = self.propagation_request(direction, axis=axis, max_slices=max_slices,
+                                           min_iou=min_iou, max_area_change=max_area_change,
+                                           use_box=use_box)
+        result = self.compute_propagation(request, progress, should_cancel)
+        self.apply(result)
+        return result
 
     def propagation_request(self, direction: str = "both", *, axis: int | None = None,
                             max_slices: int | None = None, min_iou: float = 0.5,
@@ -229,6 +423,32 @@ class Session:
         spatial ``axis`` (default: the last non-displayed axis), ``direction`` "forward"
         (+1), "backward" (-1) or "both", at most ``max_slices`` slices each way.
         ValueError if the current slice has no mask or a prediction is pending."""
+        key = self._require_slice()
+        others = [a for a in range(self._layout.ndim) if a not in key.displayed_axes]
+        if not others:
+            raise ValueError("propagation needs a volume: a 2-D image has no other slices")
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {sorted(DIRECTIONS)}, got {direction!r}")
+        axis = others[-1] if axis is None else axis % self._layout.ndim
+        if axis not in others:
+            raise ValueError(f"axis {axis} is displayed; propagate along one of {others}")
+        if max_slices is not None and max_slices < 1:
+            raise ValueError(f"max_slices must be >= 1, got {max_slices}")
+        if not 0 <= min_iou <= 1 or max_area_change <= 1:
+            raise ValueError("min_iou must lie in [0, 1] and max_area_change be > 1")
+        if self.pending:
+            raise ValueError("a prediction is still pending: wait for it before propagating")
+        state = self._current_state()
+        if state is None or state.result is None or state.result.mask.empty:
+            raise ValueError("segment the current slice first: propagation starts from its mask")
+        index, size = key.position[others.index(axis)], self._layout.spatial_shape[axis]
+        reach = size if max_slices is None else max_slices
+        stop_at = {d: min(size - 1, index + reach) if d > 0 else max(0, index - reach)
+                   for d in DIRECTIONS[direction]}
+        users = frozenset(k for k, s in self._object.slices.items()
+                          if s.source == "user" and k != key)
+        return PropagationRequest(self._generation, key, state.result, axis, stop_at, users,
+                                  float(min_iou), float(max_area_change), bool(use_box))
 
     def compute_propagation(self, request: PropagationRequest,
                             progress: Callable[[int, int], None] | None = None,
@@ -238,17 +458,135 @@ class Session:
         (mask_input), a positive click at its deepest interior point and (``use_box``) its
         box; stop a direction when predicted IoU < min_iou, the area changes by more than
         ``max_area_change`` times, the mask is empty, a user-prompted slice or the range
-        end is reached. ``progress(done, total)`` after each slice; ``should_cancel()``
-        checked before each slice. Apply the result with ``apply``: one undo step."""
+        end is reached (``stop_reasons``). ``progress(done, at_most)`` after each slice;
+        ``should_cancel()`` before each (a cancelled run keeps the finished slices).
+        Apply the result with ``apply``: one undo step."""
+        return propagation.run(self._engine, request, progress, should_cancel)
 
     # ----------------------------------------------------------------- export
     def object_masks(self) -> dict[SliceKey, SparseMask]:
         """The current object's non-empty masks by slice."""
+        return self._object.masks()
 
     def paint_object(self, target, value: int = 1) -> None:
         """Write the current object's masks into ``target`` (spatial shape), e.g. a preview
         Labels layer's data; other voxels untouched."""
+        if tuple(target.shape) != self.spatial_shape:
+            raise ValueError(f"target shape {tuple(target.shape)} is not the spatial shape "
+                             f"{self.spatial_shape}")
+        for key, mask in self._object.masks().items():
+            index, crop = self._label_window(key, mask)
+            paint(target, index, crop, value, overwrite=True)
 
     def export(self) -> tuple[object, dict]:
-        """(labels, metadata) where metadata = {"objects": self.objects, "spatial_shape",
-        "displayed_axes", ...} (JSON-friendly)."""
+        """(labels, metadata): metadata = {"objects": committed objects (see ``objects``),
+        "spatial_shape": [...], "next_label_id": n} (JSON-friendly)."""
+        return self._labels, {"objects": {int(k): v for k, v in self._objects.items()},
+                              "spatial_shape": list(self.spatial_shape),
+                              "next_label_id": self.next_label_id}
+
+    # ----------------------------------------------------------------- internals
+    def _require_slice(self) -> SliceKey:
+        if self._key is None:
+            raise ValueError(f"choose a slice first: the image has {self._layout.ndim} "
+                             "spatial axes, call set_slice(position) with one index per "
+                             "non-displayed axis")
+        return self._key
+
+    def _current_state(self) -> SliceState | None:
+        return self._object.slices.get(self._key) if self._key is not None else None
+
+    def _checked_point(self, row_col) -> tuple[float, float]:
+        rows, cols = self.slice_shape
+        try:
+            row, col = (float(v) for v in row_col)
+        except (TypeError, ValueError):
+            raise ValueError(f"a point is (row, col), got {row_col!r}") from None
+        # napari pixel i covers [i - 0.5, i + 0.5)
+        if not (-0.5 <= row < rows - 0.5 and -0.5 <= col < cols - 0.5):
+            raise ValueError(f"point (row={row}, col={col}) is outside the slice of shape "
+                             f"{(rows, cols)}")
+        return min(max(row, 0.0), rows - 1.0), min(max(col, 0.0), cols - 1.0)
+
+    def _checked_box(self, box) -> tuple[float, float, float, float]:
+        try:
+            r0, c0, r1, c1 = (float(v) for v in box)
+        except (TypeError, ValueError):
+            raise ValueError(f"a box is (row0, col0, row1, col1), got {box!r}") from None
+        (r0, c0), (r1, c1) = (self._checked_point((min(r0, r1), min(c0, c1))),
+                              self._checked_point((max(r0, r1), max(c0, c1))))
+        if r1 <= r0 or c1 <= c0:
+            raise ValueError(f"box {tuple(box)} has no area")
+        return r0, c0, r1, c1
+
+    def _change_prompts(self, name: str, prompts: Prompts, predict: bool):
+        key = self._require_slice()
+        old = self._object.slices.get(key)
+        if old is not None and old.prompts == prompts and old.source == "user":
+            return self.preview
+        if old is None and prompts.empty:
+            return self.preview
+        state = None if prompts.empty else SliceState(
+            prompts, old.result if old is not None else None, pending=True)
+        after = self._resolved(self._object.with_slice(key, state))
+        step = Step(name, self._object, after, self._generation + 1)
+        self._push(step)
+        if predict:
+            try:
+                self.predict()
+            except BaseException:
+                self._history.retract(step)
+                self._restore(step.before, self._objects)
+                raise
+        return self.preview
+
+    def _push(self, step: Step) -> None:
+        self._history.push(step)
+        self._object = step.after
+        if step.labels is not None:
+            self._objects = step.objects_after
+        self._generation = step.generation
+
+    def _restore(self, state: ObjectState, objects) -> None:
+        self._object = self._resolved(state)
+        self._objects = objects
+        self._generation += 1
+
+    def _wanted(self, key: SliceKey, prompts: Prompts) -> bool:
+        state = self._object.slices.get(key)
+        return state is not None and state.pending and state.prompts == prompts
+
+    def _remember(self, key: SliceKey, result) -> None:
+        self._results[(key, result.prompts)] = result
+        self._results.move_to_end((key, result.prompts))
+        while len(self._results) > RESULTS_KEPT:
+            self._results.popitem(last=False)
+
+    def _resolved(self, state: ObjectState) -> ObjectState:
+        """``state`` with pending slices filled from remembered predictions."""
+        for key, slice_state in state.slices.items():
+            result = self._results.get((key, slice_state.prompts)) if slice_state.pending else None
+            if result is not None:
+                state = state.with_slice(key, replace(slice_state, result=result, pending=False))
+        return state
+
+    def _apply_propagation(self, result: PropagationResult) -> bool:
+        if result.generation != self._generation or not result.slices:
+            return False
+        after = self._object
+        for key, state in result.slices.items():
+            after = after.with_slice(key, state)
+        self._push(Step("propagate", self._object, after, self._generation + 1))
+        return True
+
+    def _label_window(self, key: SliceKey, mask: SparseMask):
+        """(index into labels, mask crop in labels' axis order) for a slice mask."""
+        index = self._layout.spatial_index(key, mask.bbox)
+        crop = mask.crop.T if key.displayed_axes[0] > key.displayed_axes[1] else mask.crop
+        return index, crop
+
+
+def _slice_record(key: SliceKey, state: SliceState) -> dict:
+    return {"displayed_axes": list(key.displayed_axes), "position": list(key.position),
+            "source": state.source, "prompts": state.prompts.to_dict(),
+            "iou": None if state.result is None else state.result.iou}

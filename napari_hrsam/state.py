@@ -153,12 +153,14 @@ class Region:
 @dataclass(frozen=True)
 class SliceResult:
     """One prediction on one slice: the mask, the low-res logits to feed back as
-    ``mask_input``, the predicted IoU and the region they refer to."""
+    ``mask_input``, the predicted IoU, the region they refer to and the prompts that
+    produced them."""
 
     mask: SparseMask
     logits: np.ndarray
     iou: float
     region: Region
+    prompts: Prompts
 
 
 @dataclass(frozen=True)
@@ -230,16 +232,25 @@ class Prediction:
 
 @dataclass(frozen=True)
 class PropagationRequest:
-    """A propagation to run in a worker (made on the main thread)."""
+    """A propagation to run in a worker (made on the main thread).
+
+    ``stop_at``: direction (+1 / -1) -> last index along ``axis`` to reach (inclusive);
+    ``user_slices``: slices with user prompts, where propagation stops."""
 
     generation: int
     start: SliceKey
+    start_result: SliceResult
     axis: int
-    directions: tuple[int, ...]
     stop_at: Mapping[int, int]
+    user_slices: frozenset
     min_iou: float
     max_area_change: float
     use_box: bool
+
+    @property
+    def directions(self) -> tuple[int, ...]:
+        """+1 (forward) and/or -1 (backward)."""
+        return tuple(self.stop_at)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,128 @@
+"""One slice in, one mask out: slice reading, contrast, embedding cache, predictor call.
+
+This is the only module that speaks the predictor's language: (x, y) = (col, row)
+points in the pixels of the image it was given. Safe to call from one worker thread
+while the main thread edits the session (it reads only immutable values).
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from .embedding_cache import EmbeddingCache
+from .region import choose_region, shrink, to_region
+from .slicing import (ImageLayout, check_finite, contrast_step, model_image,
+                      percentile_limits)
+from .state import Prompts, Region, SliceKey, SliceResult, SparseMask
+
+AUTO_LIMITS_KEPT = 1024  # slices whose percentile limits are remembered
+
+
+class SliceEngine:
+    """Predicts masks on slices of one image with one predictor."""
+
+    def __init__(self, layout: ImageLayout, predictor, cache: EmbeddingCache, data_key,
+                 channels: tuple[int, ...], contrast_limits):
+        for method in ("embed", "set_embedding", "predict"):
+            if not callable(getattr(predictor, method, None)):
+                raise ValueError(f"predictor has no {method}() method: pass an "
+                                 "hrsam_model.Predictor")
+        self.layout = layout
+        self.predictor = predictor
+        self.cache = cache
+        self.data_key = data_key
+        self.channels = channels
+        self.contrast_limits = contrast_limits  # None or one (lo, hi) per channel
+        self.target_size = int(getattr(predictor, "target_size", 1024))
+        self._model_token = (type(predictor).__name__, id(predictor),
+                             id(getattr(predictor, "model", None)))
+        self._auto_limits: OrderedDict = OrderedDict()
+        self._lock = threading.RLock()  # the predictor holds one embedding at a time
+
+    def region(self, key: SliceKey, prompts: Prompts, previous: Region | None = None) -> Region:
+        return choose_region(self.layout.slice_shape(key), prompts, self.target_size, previous)
+
+    def full_region(self, key: SliceKey) -> Region | None:
+        """The whole-slice region, or None for huge slices (their window needs prompts)."""
+        shape = self.layout.slice_shape(key)
+        region = choose_region(shape, Prompts(points=((0.0, 0.0),), labels=(1,)),
+                               self.target_size)
+        return region if region.box == (0, 0) + shape else None
+
+    def limits(self, key: SliceKey) -> list[tuple[float, float]]:
+        """Contrast limits per channel: the session's, 0..255 for 8-bit RGB, else
+        percentiles of a strided subsample of the slice."""
+        if self.contrast_limits is not None:
+            return self.contrast_limits
+        if self.layout.rgb and self.layout.dtype == np.uint8:
+            return [(0.0, 255.0)] * self.layout.n_channels
+        with self._lock:
+            limits = self._auto_limits.get(key)
+        if limits is None:
+            step = contrast_step(*self.layout.slice_shape(key))
+            limits = percentile_limits(self.layout.read(key, step=step))
+            with self._lock:
+                self._auto_limits[key] = limits
+                while len(self._auto_limits) > AUTO_LIMITS_KEPT:
+                    self._auto_limits.popitem(last=False)
+        return limits
+
+    def embedding(self, key: SliceKey, region: Region):
+        """(embedding, computed) for the slice window ``region``, cached."""
+        limits = self.limits(key)
+        cache_key = (self.data_key, self._model_token, self.target_size, key, region,
+                     self.channels, tuple(limits))
+
+        def compute():
+            data = self.layout.read(key, region.box)
+            check_finite(data)
+            image, image_limits = model_image(shrink(data, region.size), self.channels, limits)
+            del data
+            return self.predictor.embed(image, contrast_limits=image_limits)
+
+        with self._lock:
+            return self.cache.get_or_compute(cache_key, compute)
+
+    def predict(self, key: SliceKey, region: Region, prompts: Prompts,
+                mask_input: np.ndarray | None = None) -> SliceResult:
+        """Mask of ``prompts`` on slice ``key`` seen through ``region``."""
+        points = labels = box = None
+        if prompts.points:
+            points = np.array([to_region(region, r, c)[::-1] for r, c in prompts.points],
+                              np.float32)
+            labels = np.array(prompts.labels, np.int64)
+        if prompts.box is not None:
+            r0, c0, r1, c1 = prompts.box
+            (y0, x0), (y1, x1) = to_region(region, r0, c0), to_region(region, r1, c1)
+            box = np.array([x0, y0, x1, y1], np.float32)
+        with self._lock:
+            embedding, _ = self.embedding(key, region)
+            self.predictor.set_embedding(embedding)
+            answer = self.predictor.predict(points=points, labels=labels, box=box,
+                                            mask_input=mask_input, multimask=False)
+        mask = paste(np.asarray(answer.mask, bool), region, self.layout.slice_shape(key))
+        logits = np.asarray(answer.logits, np.float32)
+        return SliceResult(mask, logits, float(answer.iou), region, prompts)
+
+
+def paste(mask: np.ndarray, region: Region, shape: tuple[int, int]) -> SparseMask:
+    """A mask on the predictor's grid (region.size) as a SparseMask on the slice.
+
+    Upsampling (nearest) touches only the mask's bounding box, so a small object in a
+    huge window costs little memory."""
+    top, left = region.box[:2]
+    if mask.shape == region.shape:
+        return SparseMask.from_dense(mask, offset=(top, left), shape=shape)
+    small = SparseMask.from_dense(mask)
+    if small.empty:
+        return SparseMask.from_dense(np.zeros((0, 0), bool), shape=shape)
+    (h, w), (oh, ow) = region.shape, mask.shape
+    src_rows = np.minimum(((np.arange(h) + 0.5) * oh / h).astype(np.intp), oh - 1)
+    src_cols = np.minimum(((np.arange(w) + 0.5) * ow / w).astype(np.intp), ow - 1)
+    r0, c0, r1, c1 = small.bbox
+    rows = np.flatnonzero((src_rows >= r0) & (src_rows < r1))
+    cols = np.flatnonzero((src_cols >= c0) & (src_cols < c1))
+    crop = mask[src_rows[rows][:, None], src_cols[cols][None, :]]
+    return SparseMask.from_dense(crop, offset=(top + rows[0], left + cols[0]), shape=shape)
