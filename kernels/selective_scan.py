@@ -8,12 +8,11 @@ and the output of every pass is returned, so the caller can mix the passes per c
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
 from ._dispatch import resolve_backend
+from ._scan_torch import ChunkLayout, scan_backward, scan_forward
 
 
 def _check(u, delta, A, B, C, D, delta_bias, cycles):
@@ -43,60 +42,55 @@ def _time_step(delta, delta_bias, delta_softplus):
     return F.softplus(dt) if delta_softplus else dt
 
 
-def chunk_length(total: int) -> int:
-    """Steps per chunk: about sqrt(total), so the in-chunk and across-chunk loops stay short."""
-    return max(1, min(256, math.isqrt(max(total, 1) - 1) + 1))
+class _TorchScan(torch.autograd.Function):
+    """Chunked PyTorch scan with an analytic backward (states recomputed, not stored)."""
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, delta_bias, delta_softplus, cycles, steps):
+        lay = ChunkLayout.plan(u.shape[0], u.shape[1], cycles, steps)
+        dt = _time_step(delta, delta_bias, delta_softplus)
+        A32 = A.float()
+        ys, starts = scan_forward(lay, lay.to_steps(dt), lay.to_steps(dt * u.float()),
+                                  lay.to_steps(B), lay.to_steps(C), A32)
+        y = lay.from_steps(ys)
+        if D is not None:
+            y = y + D.float() * u.float().unsqueeze(1)
+        ctx.lay, ctx.delta_softplus = lay, delta_softplus
+        ctx.save_for_backward(u, delta, A, B, C, D, delta_bias, starts)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        u, delta, A, B, C, D, delta_bias, starts = ctx.saved_tensors
+        lay = ctx.lay
+        gy = gy.float()
+        dt = _time_step(delta, delta_bias, ctx.delta_softplus)
+        u32 = u.float()
+        d_dt, d_dtu, d_B, d_C, d_A = scan_backward(
+            lay, lay.to_steps(gy.flatten(1, 2), repeat=False), lay.to_steps(dt),
+            lay.to_steps(dt * u32), lay.to_steps(B), lay.to_steps(C), A.float(), starts)
+
+        def per_token(x):  # (T, rows, f) -> (batch, L, f), summed over the cycles
+            return lay.from_steps(x).sum(1)
+
+        d_dtu = per_token(d_dtu)
+        d_u = d_dtu * dt
+        d_D = None
+        if D is not None:
+            d_u = d_u + gy.sum(1) * D.float()
+            d_D = (gy * u32.unsqueeze(1)).sum((0, 1, 2)).to(D.dtype)
+        d_dt = per_token(d_dt) + d_dtu * u32
+        if ctx.delta_softplus:
+            x = delta.float() + (delta_bias.float() if delta_bias is not None else 0.0)
+            d_dt = d_dt * torch.where(x > 20, 1.0, torch.sigmoid(x))  # F.softplus threshold 20
+        d_bias = d_dt.sum((0, 1)).to(delta_bias.dtype) if delta_bias is not None else None
+        return (d_u.to(u.dtype), d_dt.to(delta.dtype), d_A.to(A.dtype), per_token(d_B).to(B.dtype),
+                per_token(d_C).to(C.dtype), d_D, d_bias, None, None, None)
 
 
-def scan_torch(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True, cycles=1):
-    """Chunked scan: all chunks advance together step by step, then chunk states are carried.
-
-    The sequence of cycles*L steps is cut into K chunks of T steps. Pass 1 runs the recurrence in
-    every chunk at once from a zero state (T vectorised steps) to get each chunk's end state; a
-    short loop over chunks carries the true start state of every chunk; pass 2 reruns the T steps
-    from those start states and reads out y. Every step multiplies by exp(dt*A) <= 1 directly, so
-    no cumulative product is ever inverted and large dt*|A| cannot overflow.
-    """
-    b, length, c = u.shape
-    n = A.shape[1]
-    total = cycles * length
-    steps = chunk_length(total)
-    chunks = -(-total // steps)
-    pad = chunks * steps - total
-
-    dt = _time_step(delta, delta_bias, delta_softplus)
-    A = A.float()
-
-    def by_step(x):  # (b, L, f) -> (T, b*K, f): one row per chunk, one slice per in-chunk step
-        x = x.float().repeat(1, cycles, 1) if cycles > 1 else x.float()
-        x = F.pad(x, (0, 0, 0, pad))  # zero dt in the padding: state unchanged
-        return x.view(b, chunks, steps, -1).permute(2, 0, 1, 3).reshape(steps, b * chunks, -1)
-
-    dts, dtus = by_step(dt), by_step(dt * u.float())
-    Bs, Cs = by_step(B), by_step(C)
-
-    def advance(h, t):
-        return torch.exp(dts[t].unsqueeze(-1) * A) * h + dtus[t].unsqueeze(-1) * Bs[t].unsqueeze(1)
-
-    h = dts.new_zeros(b * chunks, c, n)
-    for t in range(steps):
-        h = advance(h, t)
-    ends = h.view(b, chunks, c, n)
-    chunk_decay = torch.exp(dts.sum(0).view(b, chunks, c, 1) * A)
-    starts = [ends.new_zeros(b, c, n)]
-    for k in range(chunks - 1):
-        starts.append(chunk_decay[:, k] * starts[-1] + ends[:, k])
-    h = torch.stack(starts, dim=1).view(b * chunks, c, n)
-
-    ys = []
-    for t in range(steps):
-        h = advance(h, t)
-        ys.append(torch.bmm(h, Cs[t].unsqueeze(-1)).squeeze(-1))
-    y = torch.stack(ys).view(steps, b, chunks, c).permute(1, 2, 0, 3).reshape(b, chunks * steps, c)
-    y = y[:, :total].view(b, cycles, length, c)
-    if D is not None:
-        y = y + D.float() * u.float().unsqueeze(1)
-    return y
+def scan_torch(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True, cycles=1, steps=None):
+    """PyTorch path; `steps` (chunk length) is exposed for tests, None picks it from the length."""
+    return _TorchScan.apply(u, delta, A, B, C, D, delta_bias, delta_softplus, cycles, steps)
 
 
 def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True, cycles=1,

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from hrsam_kernels import selective_scan
+from hrsam_kernels.selective_scan import scan_torch
 
 
 def reference(u, delta, A, B, C, D, delta_bias, cycles):
@@ -54,6 +55,21 @@ def test_torch_path_matches_reference(b, length, c, n, cycles, extreme):
     assert y.shape == (b, cycles, length, c) and y.dtype == torch.float32
     assert torch.isfinite(y).all()
     assert rel_err(y, reference(u, delta, A, B, C, D, bias, cycles)) < 1e-4
+
+
+@pytest.mark.parametrize("steps", [1, 3, 8, 64])
+def test_any_chunk_length_gives_the_same_scan(steps):
+    # chunk lengths that divide the sequence, leave padding, or exceed it
+    u, delta, A, B, C, D, bias = random_inputs(2, 21, 5, 4, seed=steps, extreme=True)
+    ref = reference(u, delta, A, B, C, D, bias, 3)
+    inputs = [t.clone().requires_grad_() for t in (u, delta, A, B, C, D, bias)]
+    y = scan_torch(*inputs, cycles=3, steps=steps)
+    assert rel_err(y, ref) < 1e-4
+    y.sum().backward()
+    ref_inputs = [t.double().requires_grad_() for t in (u, delta, A, B, C, D, bias)]
+    reference(*ref_inputs, 3).sum().backward()
+    for name, a, b in zip(("u", "delta", "A", "B", "C", "D", "delta_bias"), inputs, ref_inputs):
+        assert rel_err(a.grad, b.grad) < 1e-4, name
 
 
 def test_later_cycles_see_the_whole_sequence():
