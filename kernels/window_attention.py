@@ -46,9 +46,9 @@ def attention_torch(q, k, v, windows: WindowIndex, pad_k, pad_v, scale: float, o
         qg = q.index_select(0, flat).view(g, r, heads, dim).transpose(1, 2)
         kg = k.index_select(0, flat).view(g, r, heads, dim)
         vg = v.index_select(0, flat).view(g, r, heads, dim)
-        p = group.pad_slots.numel()
+        p = group.pad_slots.shape[1]
         if p:
-            kg = torch.cat([kg, pad_k[group.pad_slots].expand(g, p, heads, dim)], dim=1)
+            kg = torch.cat([kg, pad_k[group.pad_slots]], dim=1)
             vg = torch.cat([vg, pad_v.expand(g, p, heads, dim)], dim=1)
         og = F.scaled_dot_product_attention(qg, kg.transpose(1, 2), vg.transpose(1, 2), scale=scale)
         out = out.index_copy(0, flat, og.transpose(1, 2).reshape(g * r, heads, dim))

@@ -6,8 +6,8 @@ up to a multiple of ws, and cut into ws x ws windows (windows in raster order, s
 order inside a window). Slots outside the image hold the layer's learned padding token.
 
 `window_index` builds that layout once per token-grid shape, together with a grouping of the
-windows by which slots are real (interior windows are full; border windows share a few padding
-patterns) so the PyTorch path can run one dense attention call per group on real queries only.
+windows by their number of real slots (interior windows are full; border windows of a grid have a
+few sizes) so the PyTorch path can run one dense attention call per group on real queries only.
 """
 from __future__ import annotations
 
@@ -18,12 +18,11 @@ import torch
 
 @dataclass(frozen=True)
 class WindowGroup:
-    """Windows that have the same real/padding slot pattern."""
+    """Windows with the same number of real slots (their padding may sit at different slots)."""
 
     windows: torch.Tensor  # (G,) window ids
-    real_slots: torch.Tensor  # (R,) slot positions holding real tokens, ascending
-    pad_slots: torch.Tensor  # (P,) slot positions holding the padding token, ascending
-    tokens: torch.Tensor  # (G, R) flat token id of every real slot
+    tokens: torch.Tensor  # (G, R) flat token id of every real slot, slot order
+    pad_slots: torch.Tensor  # (G, P) slot positions holding the padding token, ascending
 
 
 @dataclass(frozen=True)
@@ -70,17 +69,17 @@ def _scale_windows(h: int, w: int, ws: int, shift: int, start: int) -> torch.Ten
 
 def _group_windows(index: torch.Tensor) -> tuple[WindowGroup, ...]:
     real = index >= 0
-    patterns, which = torch.unique(real, dim=0, return_inverse=True)
+    counts = real.sum(1)
     groups = []
-    # Fullest pattern first: the big dense group leads, the small border groups follow.
-    for p in torch.argsort(patterns.sum(1), descending=True, stable=True).tolist():
-        windows = torch.nonzero(which == p).flatten()
-        real_slots = torch.nonzero(patterns[p]).flatten()
-        if real_slots.numel() == 0:
+    # Fullest windows first: the big dense group leads, the few border groups follow.
+    for r in counts.unique().flip(0).tolist():
+        if r == 0:
             continue  # a window of padding only has no query; nothing to compute
-        pad_slots = torch.nonzero(~patterns[p]).flatten()
-        tokens = index[windows][:, real_slots]
-        groups.append(WindowGroup(windows, real_slots, pad_slots, tokens))
+        windows = torch.nonzero(counts == r).flatten()
+        mask = real[windows]
+        tokens = index[windows][mask].view(len(windows), r)
+        pad_slots = torch.nonzero(~mask)[:, 1].view(len(windows), -1)
+        groups.append(WindowGroup(windows, tokens, pad_slots))
     return tuple(groups)
 
 
@@ -123,7 +122,7 @@ def window_index(
     if device is not None:
         index, slot, window = index.to(device), slot.to(device), window.to(device)
         groups = tuple(
-            WindowGroup(*(t.to(device) for t in (g.windows, g.real_slots, g.pad_slots, g.tokens)))
+            WindowGroup(*(t.to(device) for t in (g.windows, g.tokens, g.pad_slots)))
             for g in groups
         )
     return WindowIndex(index, slot, window, groups, shapes, int(batch_size), ws, int(shift))

@@ -75,6 +75,14 @@ def test_index_matches_official_layout(hw_shapes, batch, shift):
     rows, cols = torch.nonzero(idx.index >= 0, as_tuple=True)
     assert torch.equal(idx.slot[idx.index[rows, cols]], cols)
     assert torch.equal(idx.window[idx.index[rows, cols]], rows)
+    # the attention groups cover every real token once and name every padding slot
+    grouped = torch.cat([g.tokens.flatten() for g in idx.groups])
+    assert torch.equal(grouped.sort().values, torch.arange(n))
+    for g in idx.groups:
+        rows_of_group = idx.index[g.windows]
+        assert torch.equal(rows_of_group[rows_of_group >= 0].view_as(g.tokens), g.tokens)
+        assert (idx.index[g.windows.unsqueeze(1), g.pad_slots] == -1).all()
+        assert ((idx.index[g.windows] >= 0).sum(1) == g.tokens.shape[1]).all()
 
 
 def test_index_small_grid_by_hand():
