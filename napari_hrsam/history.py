@@ -163,6 +163,9 @@ class History:
     def __len__(self) -> int:
         return len(self._done)
 
+    def names(self) -> tuple[list[str], list[str]]:
+        return [s.name for s in self._done], [s.name for s in self._undone]
+
     def push(self, step: Step) -> None:
         self._dropped = (step, self._undone)
         self._done.append(step)

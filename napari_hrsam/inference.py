@@ -52,11 +52,11 @@ class SliceEngine:
         return region if region.box == (0, 0) + shape else None
 
     def limits(self, key: SliceKey) -> list[tuple[float, float]]:
-        """Contrast limits per channel: the session's, 0..255 for 8-bit RGB, else
-        percentiles of a strided subsample of the slice."""
+        """Contrast limits per channel: the session's, else 0..255 for 8-bit images, else
+        percentiles of a strided subsample of the slice (cached per slice)."""
         if self.contrast_limits is not None:
             return self.contrast_limits
-        if self.layout.rgb and self.layout.dtype == np.uint8:
+        if self.layout.dtype == np.uint8:  # as napari and the model's training photos
             return [(0.0, 255.0)] * self.layout.n_channels
         with self._lock:
             limits = self._auto_limits.get(key)
@@ -89,21 +89,30 @@ class SliceEngine:
                 mask_input: np.ndarray | None = None) -> SliceResult:
         """Mask of ``prompts`` on slice ``key`` seen through ``region``."""
         points = labels = box = None
-        if prompts.points:
-            points = np.array([to_region(region, r, c)[::-1] for r, c in prompts.points],
+        inside = [(p, v) for p, v in zip(prompts.points, prompts.labels) if region.contains(*p)]
+        if inside:
+            points = np.array([to_region(region, r, c)[::-1] for (r, c), _ in inside],
                               np.float32)
-            labels = np.array(prompts.labels, np.int64)
+            labels = np.array([v for _, v in inside], np.int64)
         if prompts.box is not None:
             r0, c0, r1, c1 = prompts.box
             (y0, x0), (y1, x1) = to_region(region, r0, c0), to_region(region, r1, c1)
             box = np.array([x0, y0, x1, y1], np.float32)
+        # one click alone is ambiguous (part or whole?): let the model pick (SAM's advice)
+        multimask = len(inside) == 1 and box is None and mask_input is None
         with self._lock:
             embedding, _ = self.embedding(key, region)
             self.predictor.set_embedding(embedding)
             answer = self.predictor.predict(points=points, labels=labels, box=box,
-                                            mask_input=mask_input, multimask=False)
-        mask = paste(np.asarray(answer.mask, bool), region, self.layout.slice_shape(key))
+                                            mask_input=mask_input, multimask=multimask)
+        shape = self.layout.slice_shape(key)
         logits = np.asarray(answer.logits, np.float32)
+        coarse = np.asarray(answer.mask, bool)
+        if coarse.shape != region.shape and hasattr(embedding, "resized_shape"):
+            mask = paste_logits(logits, coarse, region, shape, embedding.target_size,
+                                embedding.resized_shape)
+        else:
+            mask = paste(coarse, region, shape)
         return SliceResult(mask, logits, float(answer.iou), region, prompts)
 
 
@@ -126,3 +135,45 @@ def paste(mask: np.ndarray, region: Region, shape: tuple[int, int]) -> SparseMas
     cols = np.flatnonzero((src_cols >= c0) & (src_cols < c1))
     crop = mask[src_rows[rows][:, None], src_cols[cols][None, :]]
     return SparseMask.from_dense(crop, offset=(top + rows[0], left + cols[0]), shape=shape)
+
+
+def paste_logits(logits: np.ndarray, coarse: np.ndarray, region: Region,
+                 shape: tuple[int, int], canvas: int, resized: tuple[int, int]) -> SparseMask:
+    """Like ``paste`` for a shrunk window, but thresholds the low-res logits bilinearly
+    interpolated straight to slice pixels (smooth edges instead of blocks), only inside
+    the coarse mask's bounding box (plus a margin)."""
+    small = SparseMask.from_dense(coarse)
+    if small.empty:
+        return SparseMask.from_dense(np.zeros((0, 0), bool), shape=shape)
+    (h, w), (oh, ow) = region.shape, coarse.shape
+    low = logits.reshape(logits.shape[-2:])
+    r0, c0, r1, c1 = small.bbox
+    rows = _window(r0, r1, oh, h)
+    cols = _window(c0, c1, ow, w)
+    by_rows = _bilinear(rows, h, resized[0], canvas, low.shape[0])
+    by_cols = _bilinear(cols, w, resized[1], canvas, low.shape[1])
+    mask = (by_rows @ low @ by_cols.T) > 0
+    top, left = region.box[:2]
+    return SparseMask.from_dense(mask, offset=(top + rows[0], left + cols[0]), shape=shape)
+
+
+def _window(start: int, stop: int, small: int, full: int) -> np.ndarray:
+    """Full-resolution indices covering coarse pixels start..stop plus one on each side."""
+    lo = max(0, int(np.floor((start - 1) * full / small)))
+    hi = min(full, int(np.ceil((stop + 1) * full / small)))
+    return np.arange(lo, hi)
+
+
+def _bilinear(index: np.ndarray, full: int, resized: int, canvas: int, low: int) -> np.ndarray:
+    """Matrix (len(index), low) interpolating low-res logits at full-res pixel centres:
+    full pixel -> resized image pixel -> model canvas -> low-res grid (half-pixel centres,
+    like torch's align_corners=False)."""
+    on_resized = (index + 0.5) * resized / full - 0.5
+    on_low = np.clip((on_resized + 0.5) * low / canvas - 0.5, 0, low - 1)
+    below = np.floor(on_low).astype(np.intp)
+    above = np.minimum(below + 1, low - 1)
+    weight = (on_low - below).astype(np.float32)
+    matrix = np.zeros((index.size, low), np.float32)
+    matrix[np.arange(index.size), below] += 1 - weight
+    matrix[np.arange(index.size), above] += weight
+    return matrix

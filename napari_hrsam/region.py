@@ -2,9 +2,10 @@
 
 A slice whose long side exceeds ``HUGE_FACTOR`` x the target size would be shrunk so much
 that small structures vanish, and a full-size float copy of it costs GBs. Instead the
-model sees a window centred on the prompts (their bounding box plus a margin, at least
-the target size), shrunk to the target size when bigger; the mask is pasted back into
-slice coordinates. The window is kept while new prompts stay well inside it, so the
+model sees a window centred on the prompts (the bounding box of the positive points and
+the box, plus a margin, at least the target size), shrunk to the target size when bigger;
+the mask is pasted back into slice coordinates. Points outside the window are not shown
+to the model: they cannot change a mask that lives inside it. The window is kept while new prompts stay well inside it, so the
 cached embedding is reused click after click.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.transform import resize
 
-from .state import Prompts, Region
+from .state import POSITIVE, Prompts, Region
 
 HUGE_FACTOR = 2
 
@@ -22,9 +23,13 @@ def is_huge(shape: tuple[int, int], target_size: int) -> bool:
 
 
 def prompt_extent(prompts: Prompts) -> tuple[float, float, float, float]:
-    """(row0, col0, row1, col1) bounding all points and the box."""
-    rows = [p[0] for p in prompts.points]
-    cols = [p[1] for p in prompts.points]
+    """(row0, col0, row1, col1) bounding the positive points and the box (all points
+    when there is neither): a far negative click must not blow the window up."""
+    points = [p for p, label in zip(prompts.points, prompts.labels) if label == POSITIVE]
+    if not points and prompts.box is None:
+        points = list(prompts.points)
+    rows = [p[0] for p in points]
+    cols = [p[1] for p in points]
     if prompts.box is not None:
         rows += [prompts.box[0], prompts.box[2]]
         cols += [prompts.box[1], prompts.box[3]]
@@ -76,9 +81,11 @@ def shrunk_size(shape: tuple[int, int], target_size: int) -> tuple[int, int]:
 
 
 def to_region(region: Region, row: float, col: float) -> tuple[float, float]:
-    """Slice (row, col) -> (row, col) in the image handed to the predictor."""
+    """Slice (row, col) -> (row, col) in the image handed to the predictor (pixel
+    centres map to pixel centres)."""
     (h, w), (oh, ow) = region.shape, region.size
-    return (row - region.box[0]) * oh / h, (col - region.box[1]) * ow / w
+    return ((row - region.box[0] + 0.5) * oh / h - 0.5,
+            (col - region.box[1] + 0.5) * ow / w - 0.5)
 
 
 def shrink(data: np.ndarray, size: tuple[int, int]) -> np.ndarray:

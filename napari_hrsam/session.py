@@ -196,6 +196,12 @@ class Session:
         return self._history.can_redo
 
     @property
+    def history(self) -> tuple[list[str], list[str]]:
+        """(names of the undoable steps, oldest first; names of the redoable steps, next
+        redo last), e.g. (["add point", "commit"], []) for an "Undo commit" menu entry."""
+        return self._history.names()
+
+    @property
     def objects(self) -> dict[int, dict]:
         """Committed objects: label id -> {"slices": [{"displayed_axes", "position",
         "source", "prompts", "iou"}...]} (JSON-friendly)."""

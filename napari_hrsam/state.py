@@ -78,7 +78,7 @@ class Prompts:
                 "box": None if self.box is None else list(self.box)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class SparseMask:
     """A boolean mask stored as its bounding box: memory follows the object, not the slice.
 
@@ -150,7 +150,7 @@ class Region:
         return r0 <= row < r1 and c0 <= col < c1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class SliceResult:
     """One prediction on one slice: the mask, the low-res logits to feed back as
     ``mask_input``, the predicted IoU, the region they refer to and the prompts that
@@ -163,7 +163,7 @@ class SliceResult:
     prompts: Prompts
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class SliceState:
     """An object on one slice.
 
@@ -182,7 +182,7 @@ def _frozen(mapping) -> Mapping:
     return MappingProxyType(dict(mapping))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class ObjectState:
     """The object being segmented: its state on every slice it touches."""
 
@@ -209,7 +209,7 @@ class ObjectState:
                 if s.result is not None and not s.result.mask.empty}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class PredictRequest:
     """Everything a worker needs to predict one slice (made on the main thread)."""
 
@@ -220,7 +220,7 @@ class PredictRequest:
     mask_input: np.ndarray | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class Prediction:
     """A worker's answer to a PredictRequest; apply it with ``Session.apply``."""
 
@@ -230,7 +230,7 @@ class Prediction:
     result: SliceResult
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class PropagationRequest:
     """A propagation to run in a worker (made on the main thread).
 
@@ -253,7 +253,7 @@ class PropagationRequest:
         return tuple(self.stop_at)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class PropagationResult:
     """The slices a propagation segmented, why each direction stopped, and whether it
     was cancelled (a cancelled run keeps the slices it finished)."""

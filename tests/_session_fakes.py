@@ -1,0 +1,118 @@
+"""Deterministic stand-ins for hrsam_model.Predictor and lazy arrays (session tests).
+
+The fake "model" thresholds the windowed image at the middle of its contrast range and
+returns the bright connected components that hold a positive click (minus those holding
+a negative click), clipped to the box. So a test knows the right answer exactly and
+checks the session's logic, not a network.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+
+@dataclass
+class FakeEmbedding:
+    image: np.ndarray  # float32 0..1, (rows, cols)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.image.nbytes)
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return self.image.shape
+
+
+@dataclass
+class FakeResult:
+    mask: np.ndarray
+    logits: np.ndarray
+    iou: float
+
+
+class FakePredictor:
+    """Same methods as hrsam_model.Predictor; records what it was given."""
+
+    def __init__(self, target_size: int = 64, iou: float = 0.9):
+        self.target_size = target_size
+        self.iou = iou
+        self.embed_calls: list[dict] = []
+        self.predict_calls: list[dict] = []
+        self._embedding = None
+
+    def embed(self, image, contrast_limits=None):
+        image = np.asarray(image, np.float32)
+        if image.ndim == 3:  # colour: any bright channel counts
+            image = image.max(axis=2)
+        lo, hi = contrast_limits if contrast_limits is not None else (image.min(), image.max())
+        scaled = np.clip((image - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
+        self.embed_calls.append({"shape": image.shape, "contrast_limits": contrast_limits})
+        return FakeEmbedding(scaled)
+
+    def set_embedding(self, embedding):
+        self._embedding = embedding
+
+    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask=False):
+        image = self._embedding.image
+        self.predict_calls.append({"points": None if points is None else np.array(points),
+                                   "labels": None if labels is None else np.array(labels),
+                                   "box": None if box is None else np.array(box),
+                                   "mask_input": mask_input, "shape": image.shape})
+        components, _ = ndimage.label(image > 0.5)
+        mask = np.zeros(image.shape, bool)
+        points = [] if points is None else np.asarray(points)
+        labels = [] if labels is None else np.asarray(labels)
+        keep, drop = set(), set()
+        for (x, y), label in zip(points, labels):
+            r = int(np.clip(round(float(y)), 0, image.shape[0] - 1))
+            c = int(np.clip(round(float(x)), 0, image.shape[1] - 1))
+            if components[r, c]:
+                (keep if label == 1 else drop).add(components[r, c])
+        for component in keep - drop:
+            mask |= components == component
+        if box is not None:
+            x0, y0, x1, y1 = (int(round(float(v))) for v in box)
+            inside = np.zeros_like(mask)
+            inside[max(y0, 0):y1 + 1, max(x0, 0):x1 + 1] = True
+            if not keep:  # a box alone selects the bright pixels inside it
+                mask = (image > 0.5) & inside
+            mask &= inside
+        logits = np.where(mask, 5.0, -5.0).astype(np.float32)[None, ::4, ::4].copy()
+        return FakeResult(mask, logits, self.iou if mask.any() else 0.0)
+
+
+class CountingArray:
+    """Wraps an array and records every __getitem__ index (lazy-access checks)."""
+
+    def __init__(self, array):
+        self.array = array
+        self.reads: list = []
+
+    @property
+    def shape(self):
+        return self.array.shape
+
+    @property
+    def dtype(self):
+        return self.array.dtype
+
+    @property
+    def ndim(self):
+        return len(self.array.shape)
+
+    def __getitem__(self, index):
+        self.reads.append(index)
+        return self.array[index]
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("the whole array was converted with np.asarray")
+
+
+def disk(shape, centre, radius, value=200, dtype=np.uint8):
+    rows, cols = np.ogrid[:shape[0], :shape[1]]
+    image = np.zeros(shape, dtype)
+    image[(rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 <= radius ** 2] = value
+    return image
