@@ -36,9 +36,12 @@ class FakeResult:
 class FakePredictor:
     """Same methods as hrsam_model.Predictor; records what it was given."""
 
-    def __init__(self, target_size: int = 64, iou: float = 0.9):
+    def __init__(self, target_size: int = 64, iou: float = 0.9, sam_layout: bool = False):
         self.target_size = target_size
         self.iou = iou
+        # sam_layout: logits cover a target_size square canvas at 1/4 resolution with the
+        # image in its top-left corner, like hrsam_model.Predictor; else a plain [::4] grid
+        self.sam_layout = sam_layout
         self.embed_calls: list[dict] = []
         self.predict_calls: list[dict] = []
         self._embedding = None
@@ -50,7 +53,12 @@ class FakePredictor:
         lo, hi = contrast_limits if contrast_limits is not None else (image.min(), image.max())
         scaled = np.clip((image - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
         self.embed_calls.append({"shape": image.shape, "contrast_limits": contrast_limits})
-        return FakeEmbedding(scaled)
+        embedding = FakeEmbedding(scaled)
+        if self.sam_layout:
+            assert max(image.shape) == self.target_size, "sam_layout fakes no resizing"
+            embedding.target_size = self.target_size
+            embedding.resized_shape = image.shape
+        return embedding
 
     def set_embedding(self, embedding):
         self._embedding = embedding
@@ -80,7 +88,14 @@ class FakePredictor:
             if not keep:  # a box alone selects the bright pixels inside it
                 mask = (image > 0.5) & inside
             mask &= inside
-        logits = np.where(mask, 5.0, -5.0).astype(np.float32)[None, ::4, ::4].copy()
+        if self.sam_layout:
+            side = self.target_size
+            canvas = np.zeros((side, side), np.float32)
+            canvas[:mask.shape[0], :mask.shape[1]] = mask
+            low = canvas.reshape(side // 4, 4, side // 4, 4).mean(axis=(1, 3))
+            logits = (20 * (low - 0.5))[None]
+        else:
+            logits = np.where(mask, 5.0, -5.0).astype(np.float32)[None, ::4, ::4].copy()
         return FakeResult(mask, logits, self.iou if mask.any() else 0.0)
 
 

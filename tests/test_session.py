@@ -332,17 +332,34 @@ def test_huge_slice_is_segmented_in_a_window_within_bounded_memory():
     assert int((session.labels == 1).sum()) == int(truth.sum())
 
 
-def test_huge_window_is_shrunk_and_pasted_back():
-    image = np.zeros((3000, 3000), np.uint8)  # > 2 x 1024: windowed
-    image[1000:1400, 1000:1400] = 255
-    predictor = FakePredictor(target_size=1024)
+@pytest.mark.parametrize("sam_layout", [False, True])
+def test_huge_window_is_shrunk_and_pasted_back(sam_layout):
+    image = disk((3000, 3000), (1200, 1300), 180, value=255)  # > 2 x 1024: windowed
+    predictor = FakePredictor(target_size=1024, sam_layout=sam_layout)
     session = Session(image, predictor)
-    session.set_box((900, 900, 2900, 2900))  # a 2000 px box: window > target, shrunk
+    session.set_box((900, 900, 2900, 2900))  # a 2000 px box: the window is shrunk ~2x
     shape = predictor.embed_calls[-1]["shape"]
     assert max(shape) == 1024 and shape[0] < 3000
-    mask = session.preview
-    iou = (mask & (image > 0)).sum() / (mask | (image > 0)).sum()
-    assert iou > 0.98
+    mask, truth = session.preview, image > 0
+    assert (mask & truth).sum() / (mask | truth).sum() > 0.99
+    centre = np.argwhere(mask).mean(axis=0)
+    assert np.abs(centre - [1200, 1300]).max() < 1.0  # no shift from the resizing
+
+
+def test_huge_slice_contrast_from_a_strided_subsample():
+    image = np.full((8192, 4096), 1000, np.uint16)
+    image[3000:3300, 2000:2300] = 3000
+    counting = CountingArray(image)
+    predictor = FakePredictor(target_size=1024)
+    session = Session(counting, predictor)
+    session.add_point((3150, 2150))
+    steps = sorted(index[0].step for index in counting.reads)
+    assert len(steps) == 2 and steps[0] == 1 and steps[1] > 1  # strided look + window read
+    window = [index for index in counting.reads if index[0].step == 1][0]
+    assert window[0].stop - window[0].start == 1024 and window[1].stop - window[1].start == 1024
+    # the object covers < 0.5 % of the slice: both percentiles are background
+    assert predictor.embed_calls[-1]["contrast_limits"] == (1000.0, 1001.0)
+    np.testing.assert_array_equal(session.preview, image > 2000)
 
 
 # ------------------------------------------------------------------------ lazy data
