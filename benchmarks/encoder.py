@@ -1,0 +1,85 @@
+"""Encoder speed: HRSAM ViT-B / HRSAM++ ViT-B / hrsam_tiny against SAM ViT-B.
+
+Prints median seconds, peak memory, GFLOPs (matmul/conv/attention, counted by
+torch's FlopCounterMode; the selective scan's elementwise work is not in it) and
+achieved GFLOP/s as a share of a dense fp32 matmul measured in the same process.
+SAM ViT-B (random weights) runs when the `segment-anything` package is installed.
+
+    python benchmarks/encoder.py --sizes 1024 2048 --repeats 3
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import (machine_description, matmul_gflops, median_seconds, peak_memory_gib,  # noqa: E402
+                    print_table, reset_peak_memory)
+
+from hrsam_model import build_model  # noqa: E402
+
+
+def sam_vit_b(size):
+    try:
+        from segment_anything.modeling import ImageEncoderViT
+    except ImportError:
+        return None
+    from functools import partial
+
+    return ImageEncoderViT(
+        depth=12, embed_dim=768, img_size=size, mlp_ratio=4, num_heads=12, patch_size=16,
+        qkv_bias=True, use_rel_pos=True, global_attn_indexes=(2, 5, 8, 11), window_size=14,
+        out_chans=256, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+    )
+
+
+def count_gflops(fn):
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return counter.get_total_flops() / 1e9
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["hrsam_tiny", "hrsam_vit_b", "hrsam_plusplus_vit_b", "sam_vit_b"])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[1024, 2048])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+
+    device = torch.device(args.device)
+    print(f"machine: {machine_description()}")
+    roof = matmul_gflops(device=device)
+    print(f"fp32 matmul 2048^3 on {device}: {roof:.0f} GFLOP/s (the roofline used below)\n")
+    rows, sam_time = [], {}
+    for size in args.sizes:
+        for name in args.models:
+            model = sam_vit_b(size) if name == "sam_vit_b" else build_model(name).backbone
+            if model is None:
+                print(f"skipping {name}: pip install segment-anything to compare")
+                continue
+            model = model.to(device).eval()
+            x = torch.randn(1, 3, size, size, device=device)
+            run = torch.no_grad()(lambda: model(x))
+            gflop = count_gflops(run)
+            reset_peak_memory()
+            seconds = median_seconds(run, args.repeats)
+            peak = peak_memory_gib()
+            if name == "sam_vit_b":
+                sam_time[size] = seconds
+            rows.append([name, size, seconds, peak, gflop])
+            del model
+    table = []
+    for name, size, seconds, peak, gflop in rows:
+        rate = gflop / seconds
+        ratio = f"{seconds / sam_time[size]:.2f}x" if size in sam_time and name != "sam_vit_b" else "-"
+        table.append([name, size, f"{seconds:.3f}", f"{peak:.2f}", f"{gflop:.0f}", f"{rate:.0f}",
+                      f"{100 * rate / roof:.0f}%", ratio])
+    print_table(["model", "px", "median s", "peak GiB", "GFLOP", "GFLOP/s", "of matmul", "time vs SAM"], table)
+
+
+if __name__ == "__main__":
+    main()
