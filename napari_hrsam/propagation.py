@@ -14,8 +14,8 @@ import numpy as np
 from scipy.ndimage import distance_transform_edt
 
 from .inference import SliceEngine
-from .state import (POSITIVE, Prompts, PropagationRequest, PropagationResult, SliceResult,
-                    SliceState, SparseMask)
+from .state import (POSITIVE, ObjectState, Prompts, PropagationRequest, PropagationResult,
+                    SliceKey, SliceResult, SliceState, SparseMask)
 
 BOX_GROWTH = 0.1  # fraction of the box size added on each side for the next slice
 
@@ -25,6 +25,8 @@ STOP_IOU = "low predicted IoU"
 STOP_AREA = "area change"
 STOP_USER = "user-prompted slice"
 STOP_CANCEL = "cancelled"
+
+DIRECTIONS = {"forward": (1,), "backward": (-1,), "both": (1, -1)}
 
 
 def deepest_point(mask: SparseMask) -> tuple[float, float]:
@@ -60,6 +62,35 @@ def stop_reason(result: SliceResult, previous: SliceResult, min_iou: float,
     if ratio > max_area_change or ratio < 1 / max_area_change:
         return STOP_AREA
     return None
+
+
+def make_request(state: ObjectState, key: SliceKey, spatial_shape: tuple[int, ...],
+                 generation: int, direction: str, axis: int | None, max_slices: int | None,
+                 min_iou: float, max_area_change: float, use_box: bool) -> PropagationRequest:
+    """Check the arguments and freeze a propagation of ``state`` from slice ``key``."""
+    ndim = len(spatial_shape)
+    others = [a for a in range(ndim) if a not in key.displayed_axes]
+    if not others:
+        raise ValueError("propagation needs a volume: a 2-D image has no other slices")
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {sorted(DIRECTIONS)}, got {direction!r}")
+    axis = others[-1] if axis is None else axis % ndim
+    if axis not in others:
+        raise ValueError(f"axis {axis} is displayed; propagate along one of {others}")
+    if max_slices is not None and max_slices < 1:
+        raise ValueError(f"max_slices must be >= 1, got {max_slices}")
+    if not 0 <= min_iou <= 1 or max_area_change <= 1:
+        raise ValueError("min_iou must lie in [0, 1] and max_area_change be > 1")
+    start = state.slices.get(key)
+    if start is None or start.result is None or start.result.mask.empty:
+        raise ValueError("segment the current slice first: propagation starts from its mask")
+    index, size = key.position[others.index(axis)], spatial_shape[axis]
+    reach = size if max_slices is None else max_slices
+    stop_at = {d: min(size - 1, index + reach) if d > 0 else max(0, index - reach)
+               for d in DIRECTIONS[direction]}
+    users = frozenset(k for k, s in state.slices.items() if s.source == "user" and k != key)
+    return PropagationRequest(generation, key, start.result, axis, stop_at, users,
+                              float(min_iou), float(max_area_change), bool(use_box))
 
 
 def run(engine: SliceEngine, request: PropagationRequest,

@@ -50,7 +50,6 @@ from .state import (NEGATIVE, POSITIVE, ObjectState, Prediction, PredictRequest,
 
 DEFAULT_CACHE_BYTES = 1 << 30
 RESULTS_KEPT = 128  # predictions remembered by (slice, prompts) so redo needs no model run
-DIRECTIONS = {"forward": (1,), "backward": (-1,), "both": (1, -1)}
 
 
 class Session:
@@ -368,6 +367,9 @@ class Session:
         already stale. Raises ValueError for unusable slices (NaN)."""
         if request is None or not self._wanted(request.key, request.prompts):
             return None
+        self._engine.embedding(request.key, request.region)  # the slow part, cached
+        if not self._wanted(request.key, request.prompts):  # the user moved on meanwhile
+            return None
         result = self._engine.predict(request.key, request.region, request.prompts,
                                       request.mask_input)
         return Prediction(request.generation, request.key, request.prompts, result)
@@ -429,32 +431,12 @@ class Session:
         spatial ``axis`` (default: the last non-displayed axis), ``direction`` "forward"
         (+1), "backward" (-1) or "both", at most ``max_slices`` slices each way.
         ValueError if the current slice has no mask or a prediction is pending."""
-        key = self._require_slice()
-        others = [a for a in range(self._layout.ndim) if a not in key.displayed_axes]
-        if not others:
-            raise ValueError("propagation needs a volume: a 2-D image has no other slices")
-        if direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {sorted(DIRECTIONS)}, got {direction!r}")
-        axis = others[-1] if axis is None else axis % self._layout.ndim
-        if axis not in others:
-            raise ValueError(f"axis {axis} is displayed; propagate along one of {others}")
-        if max_slices is not None and max_slices < 1:
-            raise ValueError(f"max_slices must be >= 1, got {max_slices}")
-        if not 0 <= min_iou <= 1 or max_area_change <= 1:
-            raise ValueError("min_iou must lie in [0, 1] and max_area_change be > 1")
         if self.pending:
             raise ValueError("a prediction is still pending: wait for it before propagating")
-        state = self._current_state()
-        if state is None or state.result is None or state.result.mask.empty:
-            raise ValueError("segment the current slice first: propagation starts from its mask")
-        index, size = key.position[others.index(axis)], self._layout.spatial_shape[axis]
-        reach = size if max_slices is None else max_slices
-        stop_at = {d: min(size - 1, index + reach) if d > 0 else max(0, index - reach)
-                   for d in DIRECTIONS[direction]}
-        users = frozenset(k for k, s in self._object.slices.items()
-                          if s.source == "user" and k != key)
-        return PropagationRequest(self._generation, key, state.result, axis, stop_at, users,
-                                  float(min_iou), float(max_area_change), bool(use_box))
+        return propagation.make_request(self._object, self._require_slice(),
+                                        self._layout.spatial_shape, self._generation,
+                                        direction, axis, max_slices, min_iou,
+                                        max_area_change, use_box)
 
     def compute_propagation(self, request: PropagationRequest,
                             progress: Callable[[int, int], None] | None = None,
@@ -474,15 +456,22 @@ class Session:
         """The current object's non-empty masks by slice."""
         return self._object.masks()
 
-    def paint_object(self, target, value: int = 1) -> None:
+    def paint_object(self, target, value: int = 1, erase: Sequence[tuple] = ()) -> list[tuple]:
         """Write the current object's masks into ``target`` (spatial shape), e.g. a preview
-        Labels layer's data; other voxels untouched."""
+        Labels layer's data, after zeroing the windows in ``erase``; returns the windows
+        (index tuples) painted now: pass them as ``erase`` next time to clear the old
+        preview without touching the rest of a big volume."""
         if tuple(target.shape) != self.spatial_shape:
             raise ValueError(f"target shape {tuple(target.shape)} is not the spatial shape "
                              f"{self.spatial_shape}")
+        for index in erase:
+            target[index] = 0
+        windows = []
         for key, mask in self._object.masks().items():
             index, crop = self._label_window(key, mask)
             paint(target, index, crop, value, overwrite=True)
+            windows.append(index)
+        return windows
 
     def export(self) -> tuple[object, dict]:
         """(labels, metadata): metadata = {"objects": committed objects (see ``objects``),

@@ -185,6 +185,23 @@ def test_remove_object_undoable():
         session.remove_object(5)
 
 
+def test_paint_object_into_a_preview_volume():
+    volume = cylinder()
+    session = Session(volume, FakePredictor())
+    session.set_slice((10,))
+    session.add_point((30, 30))
+    session.propagate("forward", max_slices=3)
+    preview = np.zeros(volume.shape, np.uint8)
+    windows = session.paint_object(preview, value=1)
+    expected = np.zeros_like(preview)
+    expected[10:14] = volume[10:14] > 0
+    np.testing.assert_array_equal(preview, expected)
+    session.undo()  # the propagation
+    session.paint_object(preview, value=1, erase=windows)
+    expected[11:14] = 0
+    np.testing.assert_array_equal(preview, expected)
+
+
 def test_export_metadata_is_json():
     session = Session(two_disks(), FakePredictor())
     session.add_point((40, 50))
