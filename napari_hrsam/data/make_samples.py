@@ -14,6 +14,7 @@ from skimage.transform import downscale_local_mean
 
 HERE = Path(__file__).resolve().parent
 NUCLEI = Path("/work/data/nuclei/img2d.tif")
+NUCLEI_MASK = Path("/work/data/nuclei/mask2d.tif")
 COLIN = Path("/usr/share/mricron/templates/ch2.nii.gz")
 COLIN_BRAIN = Path("/usr/share/mricron/templates/ch2bet.nii.gz")
 
@@ -22,6 +23,9 @@ def make_nuclei() -> None:
     # Only the left half (columns 0..255) of the DSB-2018 image: the right half is validation data.
     image = tifffile.imread(NUCLEI)[:, :256]
     tifffile.imwrite(HERE / "nuclei_2d.tif", image, compression="zlib")
+    # Its instance labels (same columns) are the ground truth of `hrsam demo`.
+    mask = tifffile.imread(NUCLEI_MASK)[:, :256]
+    tifffile.imwrite(HERE / "nuclei_2d_mask.tif", mask, compression="zlib")
 
 
 def make_brain(factor: int = 2, margin: int = 6) -> None:
