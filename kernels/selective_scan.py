@@ -8,11 +8,14 @@ and the output of every pass is returned, so the caller can mix the passes per c
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 from ._dispatch import resolve_backend
-from ._scan_torch import ChunkLayout, scan_backward, scan_forward
+from ._scan_cycles import scan_cycles_forward
+from ._scan_torch import ChunkLayout, chunk_starts, scan_backward
 
 
 def _check(u, delta, A, B, C, D, delta_bias, cycles):
@@ -42,33 +45,35 @@ def _time_step(delta, delta_bias, delta_softplus):
     return F.softplus(dt) if delta_softplus else dt
 
 
+LOG2E = 1.0 / math.log(2.0)
+
+
 class _TorchScan(torch.autograd.Function):
-    """Chunked PyTorch scan with an analytic backward (states recomputed, not stored)."""
+    """Chunked PyTorch scan; the backward is analytic and recomputes states instead of storing them."""
 
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, delta_bias, delta_softplus, cycles, steps):
-        lay = ChunkLayout.plan(u.shape[0], u.shape[1], cycles, steps)
         dt = _time_step(delta, delta_bias, delta_softplus)
-        A32 = A.float()
-        ys, starts = scan_forward(lay, lay.to_steps(dt), lay.to_steps(dt * u.float()),
-                                  lay.to_steps(B), lay.to_steps(C), A32)
-        y = lay.from_steps(ys)
+        y = scan_cycles_forward(u, dt, A.float() * LOG2E, B, C, cycles, steps)
         if D is not None:
             y = y + D.float() * u.float().unsqueeze(1)
-        ctx.lay, ctx.delta_softplus = lay, delta_softplus
-        ctx.save_for_backward(u, delta, A, B, C, D, delta_bias, starts)
+        ctx.cycles, ctx.steps, ctx.delta_softplus = cycles, steps, delta_softplus
+        ctx.save_for_backward(u, delta, A, B, C, D, delta_bias)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        u, delta, A, B, C, D, delta_bias, starts = ctx.saved_tensors
-        lay = ctx.lay
+        u, delta, A, B, C, D, delta_bias = ctx.saved_tensors
+        # The backward runs over the unrolled sequence; chunk start states are recomputed.
+        lay = ChunkLayout.plan(u.shape[0], u.shape[1], ctx.cycles, ctx.steps)
         gy = gy.float()
         dt = _time_step(delta, delta_bias, ctx.delta_softplus)
-        u32 = u.float()
+        u32, A2 = u.float(), A.float() * LOG2E
+        dts, dtus, Bs = lay.to_steps(dt), lay.to_steps(dt * u32), lay.to_steps(B)
+        starts = chunk_starts(lay, dts, dtus, Bs, A2)
         d_dt, d_dtu, d_B, d_C, d_A = scan_backward(
-            lay, lay.to_steps(gy.flatten(1, 2), repeat=False), lay.to_steps(dt),
-            lay.to_steps(dt * u32), lay.to_steps(B), lay.to_steps(C), A.float(), starts)
+            lay, lay.to_steps(gy.flatten(1, 2), repeat=False), dts, dtus, Bs, lay.to_steps(C), A2,
+            starts)
 
         def per_token(x):  # (T, rows, f) -> (batch, L, f), summed over the cycles
             return lay.from_steps(x).sum(1)
