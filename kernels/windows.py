@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 import torch
 
+# Query slots per program of the Triton kernel; blocks of padding only are never launched.
+QUERY_BLOCK = 64
+
 
 @dataclass(frozen=True)
 class WindowGroup:
@@ -33,6 +36,7 @@ class WindowIndex:
     slot: torch.Tensor  # (N,) slot of each real token inside its window
     window: torch.Tensor  # (N,) window of each real token
     groups: tuple[WindowGroup, ...]
+    query_blocks: torch.Tensor  # (items, 2) int32: (window, first slot) of blocks with a real query
     hw_shapes: tuple[tuple[int, int], ...]
     batch_size: int
     window_size: int
@@ -83,6 +87,15 @@ def _group_windows(index: torch.Tensor) -> tuple[WindowGroup, ...]:
     return tuple(groups)
 
 
+def _query_blocks(index: torch.Tensor) -> torch.Tensor:
+    slots = index.shape[1]
+    starts = torch.arange(0, slots, QUERY_BLOCK)
+    real = index >= 0
+    has_query = torch.stack([real[:, s : s + QUERY_BLOCK].any(1) for s in starts.tolist()], dim=1)
+    windows, blocks = torch.nonzero(has_query, as_tuple=True)
+    return torch.stack([windows, starts[blocks]], dim=1).to(torch.int32).contiguous()
+
+
 def window_index(
     hw_shapes,
     batch_size: int,
@@ -119,10 +132,12 @@ def window_index(
     slot[index[real]] = torch.nonzero(real)[:, 1]
     window[index[real]] = torch.nonzero(real)[:, 0]
     groups = _group_windows(index)
+    query_blocks = _query_blocks(index)
     if device is not None:
         index, slot, window = index.to(device), slot.to(device), window.to(device)
+        query_blocks = query_blocks.to(device)
         groups = tuple(
             WindowGroup(*(t.to(device) for t in (g.windows, g.tokens, g.pad_slots)))
             for g in groups
         )
-    return WindowIndex(index, slot, window, groups, shapes, int(batch_size), ws, int(shift))
+    return WindowIndex(index, slot, window, groups, query_blocks, shapes, int(batch_size), ws, int(shift))

@@ -111,3 +111,70 @@ def test_bad_shapes_raise():
         selective_scan(u, delta, A, B, C, cycles=0)
     with pytest.raises(ValueError, match="B must"):
         selective_scan(u, delta, A, B[:, :-1], C)
+
+
+def triton_ready():
+    from hrsam_kernels._dispatch import import_triton, triton_interpreted
+
+    return import_triton() is not None and (torch.cuda.is_available() or triton_interpreted())
+
+
+needs_triton = pytest.mark.skipif(not triton_ready(), reason="triton needs CUDA or TRITON_INTERPRET=1")
+
+
+@needs_triton
+@pytest.mark.parametrize(
+    "b,length,c,n,cycles,extreme,chunk",
+    [(2, 21, 12, 4, 3, True, 8), (1, 33, 40, 16, 3, False, 16), (1, 5, 3, 2, 2, True, 4),
+     (2, 16, 8, 16, 1, False, 256)],
+)
+def test_triton_kernel_matches_reference(b, length, c, n, cycles, extreme, chunk):
+    from hrsam_kernels._triton_scan import scan_triton
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    u, delta, A, B, C, D, bias = (t.to(device) for t in random_inputs(b, length, c, n, seed=c, extreme=extreme))
+    ref = reference(*(t.cpu() for t in (u, delta, A, B, C, D, bias)), cycles)
+    poisoned = torch.full((b, cycles, length, c), float("nan"), device=device)
+    y = scan_triton(u, delta, A, B, C, D, bias, True, cycles, chunk=chunk, out=poisoned)
+    assert not y.isnan().any(), "some outputs were never written"
+    assert rel_err(y.cpu(), ref) < 1e-4
+    y = scan_triton(u, delta, A, B, C, None, None, True, cycles, chunk=chunk)
+    assert rel_err(y.cpu(), reference(*(t.cpu() for t in (u, delta, A, B, C)), None, None, cycles)) < 1e-4
+
+
+@needs_triton
+def test_triton_backend_dispatch_and_gradients():
+    inputs = [t.requires_grad_() for t in random_inputs(1, 12, 6, 4, seed=2, extreme=True)]
+    y = selective_scan(*inputs, cycles=3, backend="triton")
+    weight = torch.randn_like(y)
+    (y * weight).sum().backward()
+    ref_inputs = [t.detach().double().requires_grad_() for t in inputs]
+    (reference(*ref_inputs, 3) * weight.double()).sum().backward()
+    for name, a, b in zip(("u", "delta", "A", "B", "C", "D", "delta_bias"), inputs, ref_inputs):
+        assert rel_err(a.grad, b.grad) < 1e-4, name
+
+
+def test_auto_backend_uses_torch_for_cpu_tensors(monkeypatch):
+    from hrsam_kernels._dispatch import resolve_backend
+
+    monkeypatch.delenv("HRSAM_KERNELS_BACKEND", raising=False)
+    u = torch.zeros(1, 4, 2)
+    assert resolve_backend(None, u) == "torch"
+    with pytest.raises(ValueError, match="backend"):
+        resolve_backend("cuda", u)
+
+
+def test_import_and_torch_path_leave_triton_unloaded():
+    # napari must be able to create its OpenGL context before anything pulls triton in
+    import subprocess
+    import sys
+
+    code = ("import sys, torch, hrsam_kernels as hk\n"
+            "u = torch.randn(1, 8, 4)\n"
+            "hk.selective_scan(u, u, -torch.ones(4, 2), torch.randn(1, 8, 2), torch.randn(1, 8, 2), cycles=2)\n"
+            "w = hk.window_index([(4, 4)], 1)\n"
+            "q = torch.randn(16, 1, 16)\n"
+            "hk.window_attention(q, q, q, w, torch.randn(256, 1, 16), torch.randn(1, 16))\n"
+            "assert 'triton' not in sys.modules, 'triton was imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr

@@ -158,3 +158,62 @@ def test_bad_shapes_raise():
         window_attention(q, k, v, windows, pad_k[:-1], pad_v)
     with pytest.raises(ValueError, match="backend"):
         window_attention(q, k, v, windows, pad_k, pad_v, backend="cuda")
+
+
+def triton_ready():
+    from hrsam_kernels._dispatch import import_triton, triton_interpreted
+
+    return import_triton() is not None and (torch.cuda.is_available() or triton_interpreted())
+
+
+needs_triton = pytest.mark.skipif(not triton_ready(), reason="triton needs CUDA or TRITON_INTERPRET=1")
+TRITON_SHAPES = [([(24, 20)], 1), ([(5, 37)], 2), ([(20, 24), (8, 8)], 1), ([(16, 16)], 2)]  # <= 544 tokens
+
+
+@needs_triton
+@pytest.mark.parametrize("shift", [0, 8])
+@pytest.mark.parametrize("hw_shapes,batch", TRITON_SHAPES)
+def test_triton_kernel_matches_reference(hw_shapes, batch, shift):
+    from hrsam_kernels._triton_attention import attention_triton
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    windows = window_index(hw_shapes, batch, shift=shift, device=device)
+    q, k, v, pad_k, pad_v = (t.to(device) for t in random_inputs(windows.num_tokens, seed=3 + shift))
+    poisoned = torch.full_like(q, float("nan"))
+    out = attention_triton(q, k, v, windows, pad_k, pad_v, 0.3, out=poisoned)
+    assert not out.isnan().any(), "some token rows were never written"
+    cpu = windows if device == "cpu" else window_index(hw_shapes, batch, shift=shift)
+    ref = reference(*(t.cpu() for t in (q, k, v)), cpu, pad_k.cpu(), pad_v.cpu(), 0.3)
+    assert rel_err(out.cpu(), ref) < 1e-4
+
+
+@needs_triton
+def test_triton_skips_query_blocks_of_padding_only():
+    # 5x37 shifted: the top 8 rows of every window are padding, so 2 of its 4 query blocks are void
+    windows = window_index([(5, 37)], 1, shift=8)
+    assert windows.query_blocks.shape[0] == 2 * windows.num_windows
+    assert (windows.query_blocks[:, 1] >= 128).all()
+
+
+@needs_triton
+def test_triton_backend_dispatch_and_gradients():
+    windows = window_index([(20, 24)], 1, shift=8)
+    inputs = [t.requires_grad_() for t in random_inputs(windows.num_tokens, seed=5)]
+    out = window_attention(*inputs[:3], windows, *inputs[3:], backend="triton")
+    weight = torch.randn_like(out)
+    (out * weight).sum().backward()
+    ref_inputs = [t.detach().double().requires_grad_() for t in inputs]
+    (reference(*ref_inputs[:3], windows, *ref_inputs[3:], 16**-0.5) * weight.double()).sum().backward()
+    for name, a, b in zip(("q", "k", "v", "pad_k", "pad_v"), inputs, ref_inputs):
+        assert rel_err(a.grad, b.grad) < 1e-4, name
+
+
+def test_backend_env_var_forces_torch(monkeypatch):
+    windows = window_index([(16, 16)], 1)
+    q, k, v, pad_k, pad_v = random_inputs(windows.num_tokens)
+    monkeypatch.setenv("HRSAM_KERNELS_BACKEND", "torch")
+    a = window_attention(q, k, v, windows, pad_k, pad_v)
+    assert rel_err(a, attention_torch(q, k, v, windows, pad_k, pad_v, 16**-0.5)) < 1e-6
+    monkeypatch.setenv("HRSAM_KERNELS_BACKEND", "gpu")
+    with pytest.raises(ValueError, match="HRSAM_KERNELS_BACKEND"):
+        window_attention(q, k, v, windows, pad_k, pad_v)
