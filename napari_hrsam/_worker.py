@@ -1,0 +1,69 @@
+"""One background task at a time, with answers delivered on the main thread.
+
+The session allows its heavy methods in ONE worker thread at a time, so the widget never
+runs two tasks at once: it asks ``busy`` and starts the next task when the last one ends.
+Exceptions never escape into napari's handler: they come back as an answer, so the widget
+can turn them into a notification and restore the state.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from qtpy.QtCore import QObject, Signal
+
+
+class TaskRunner(QObject):
+    """Runs callables in a napari thread worker and calls back on the main thread."""
+
+    busy_changed = Signal(bool)
+    progress = Signal(int, int)  # (done, total) from a long task, e.g. propagation
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._worker = None
+        self.cancel_event = threading.Event()
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None
+
+    def run(self, task: Callable[[], object], on_done: Callable[[object], None],
+            on_error: Callable[[BaseException], None]) -> None:
+        """Start ``task()`` in a worker thread; then ``on_done(result)`` or ``on_error(exc)``."""
+        from napari.qt.threading import create_worker
+
+        if self._worker is not None:
+            raise RuntimeError("a task is already running")
+        self.cancel_event.clear()
+
+        def guarded():
+            try:
+                return True, task()
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                return False, exc
+
+        def finished(answer):
+            ok, value = answer
+            self._worker = None
+            try:
+                (on_done if ok else on_error)(value)
+            finally:
+                if self._worker is None:
+                    self.busy_changed.emit(False)
+
+        worker = create_worker(guarded, _start_thread=False)
+        worker.returned.connect(finished)
+        self._worker = worker
+        self.busy_changed.emit(True)
+        worker.start()
+
+    def report(self, done: int, total: int) -> None:
+        """Thread-safe progress report (Qt queues the signal to the main thread)."""
+        self.progress.emit(int(done), int(total))
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
