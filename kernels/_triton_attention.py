@@ -80,6 +80,11 @@ def _window_attention_kernel(
              out.to(out_ptr.dtype.element_ty), mask=q_ok[:, None] & d_ok[None, :])
 
 
+def _key_block(dtype: torch.dtype, block_d: int) -> int:
+    # fp32 IEEE dots need 4x the shared memory of bf16 ones; stay within 64 KiB (sm_75 and up)
+    return 32 if dtype == torch.float32 or block_d > 64 else 64
+
+
 def attention_triton(q, k, v, windows: WindowIndex, pad_k, pad_v, scale: float, out=None):
     """Forward only. Inputs are cast to q's dtype; the last dimension must be contiguous."""
     n, heads, dim = q.shape
@@ -98,7 +103,7 @@ def attention_triton(q, k, v, windows: WindowIndex, pad_k, pad_v, scale: float, 
         q.stride(0), q.stride(1), k.stride(0), k.stride(1), v.stride(0), v.stride(1),
         out.stride(0), out.stride(1), pad_k.stride(0), pad_k.stride(1), pad_v.stride(0),
         float(scale), slots, dim,
-        BLOCK_M=QUERY_BLOCK, BLOCK_N=64 if block_d <= 64 else 32, BLOCK_D=block_d,
+        BLOCK_M=QUERY_BLOCK, BLOCK_N=_key_block(q.dtype, block_d), BLOCK_D=block_d,
         IEEE=q.dtype == torch.float32,
     )
     return out

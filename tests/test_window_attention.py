@@ -217,3 +217,22 @@ def test_backend_env_var_forces_torch(monkeypatch):
     monkeypatch.setenv("HRSAM_KERNELS_BACKEND", "gpu")
     with pytest.raises(ValueError, match="HRSAM_KERNELS_BACKEND"):
         window_attention(q, k, v, windows, pad_k, pad_v)
+
+
+def test_triton_kernels_compile_for_a_gpu():
+    # No GPU here: compile every launched variant to sm_80 cubin, which catches what the
+    # interpreter cannot (types, tl.dot shapes, shared memory).
+    import os
+    import subprocess
+    import sys
+
+    from hrsam_kernels._dispatch import import_triton
+
+    if import_triton() is None:
+        pytest.skip("triton is not installed")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["TRITON_DEFAULT_FP_FUSION"] = "1"
+    result = subprocess.run([sys.executable, "-m", "hrsam_kernels._gpu_compile", "80", "attention"],
+                            capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "_window_attention_kernel" in result.stdout
