@@ -8,6 +8,7 @@ here convert between the two and never touch the model.
 from __future__ import annotations
 
 import numpy as np
+from napari.utils.colormaps import DirectLabelColormap
 
 from napari_hrsam.state import NEGATIVE, POSITIVE, SliceKey
 
@@ -16,6 +17,7 @@ BOX_NAME = "HRSAM box"
 PREVIEW_NAME = "HRSAM preview"
 POSITIVE_COLOR = "lime"
 NEGATIVE_COLOR = "red"
+PREVIEW_COLOR = "cyan"  # unlike any committed label colour from the default map, mostly
 
 
 def placement(image_layer) -> dict:
@@ -41,7 +43,8 @@ def add_helper_layers(viewer, image_layer) -> tuple:
     shape = spatial_shape(image_layer)
     ndim, place = len(shape), placement(image_layer)
     size = max(3.0, 0.015 * max(shape[-2:]))
-    preview = viewer.add_labels(np.zeros(shape, np.uint8), name=PREVIEW_NAME, opacity=0.55, **place)
+    colors = DirectLabelColormap(color_dict={None: "transparent", 0: "transparent", 1: PREVIEW_COLOR})
+    preview = viewer.add_labels(np.zeros(shape, np.uint8), name=PREVIEW_NAME, opacity=0.6, colormap=colors, **place)
     preview.editable = False
     box = viewer.add_shapes(ndim=ndim, name=BOX_NAME, edge_color="yellow", face_color="transparent",
                             edge_width=max(1.0, size / 4), **place)

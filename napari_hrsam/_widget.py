@@ -262,6 +262,8 @@ class HRSAMWidget(QWidget):
             with self._quiet():
                 labels = self.viewer.add_labels(labels_data, name=f"{image.name} labels", metadata=metadata,
                                                 **layers_io.placement(image))
+            if self._preview is not None:  # below the preview and prompts, above the image
+                self.viewer.layers.move(self.viewer.layers.index(labels), self.viewer.layers.index(self._preview))
             self._refresh_layer_choices()
             _select(self.labels_combo, labels)
             config = config[:2] + (id(labels.data),) + config[3:]
