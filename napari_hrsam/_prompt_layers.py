@@ -109,15 +109,18 @@ def prompts_on(key: SliceKey, points_layer, box_layer) -> tuple[list, list, tupl
             if key_at(coords, key.displayed_axes) == key:
                 points.append(row_col(coords, key.displayed_axes))
                 labels.append(int(signs[i]) if signs is not None else POSITIVE)
+    rectangles = rectangles_on(key, box_layer)
     box = None
-    for vertices, kind in zip(box_layer.data, box_layer.shape_type):
-        if kind != "rectangle" or len(vertices) == 0:
-            continue
-        if all(key_at(v, key.displayed_axes) == key for v in vertices):
-            rows = vertices[:, key.displayed_axes[0]]
-            cols = vertices[:, key.displayed_axes[1]]
-            box = (float(rows.min()), float(cols.min()), float(rows.max()), float(cols.max()))  # the last one wins
+    if rectangles:  # the newest rectangle is the box; the widget removes older ones
+        rows, cols = rectangles[-1][:, key.displayed_axes[0]], rectangles[-1][:, key.displayed_axes[1]]
+        box = (float(rows.min()), float(cols.min()), float(rows.max()), float(cols.max()))
     return points, labels, box
+
+
+def rectangles_on(key: SliceKey, box_layer) -> list[np.ndarray]:
+    """Vertices of the box layer's rectangles drawn on slice ``key``, oldest first."""
+    return [vertices for vertices, kind in zip(box_layer.data, box_layer.shape_type)
+            if kind == "rectangle" and len(vertices) and all(key_at(v, key.displayed_axes) == key for v in vertices)]
 
 
 # ------------------------------------------------------------------------- session -> layers

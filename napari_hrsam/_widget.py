@@ -27,6 +27,7 @@ from napari_hrsam._model_loader import ModelSpec, ModelStore
 from napari_hrsam._worker import TaskRunner
 from napari_hrsam.embedding_cache import EmbeddingCache
 from napari_hrsam.session import Session
+from napari_hrsam.state import PropagationRequest
 
 DRAG_PIXELS = 5  # a press-release that moves further than this is a pan, not a click
 USER_ERRORS = (ValueError, FileNotFoundError)
@@ -351,8 +352,8 @@ class HRSAMWidget(QWidget):
             show_error(f"HRSAM: {err}")
             self._show_session_prompts()
             return
-        if new:
-            self._show_session_prompts()
+        if new or len(layers_io.rectangles_on(session.slice_key, self._boxes)) > 1:
+            self._show_session_prompts()  # drop prompts of an old session, or a replaced box
         self._after_change()
 
     def _show_session_prompts(self):
@@ -413,7 +414,10 @@ class HRSAMWidget(QWidget):
         message = str(err) if isinstance(err, USER_ERRORS) else f"{type(err).__name__}: {err}"
         show_error(f"HRSAM: {message}")
         if session is self._session:
-            if not session.discard(request):
+            # A failed prediction takes back the prompt that asked for it; a failed
+            # propagation changed nothing (its request was made from the last prompt, which
+            # must stay).
+            if not isinstance(request, PropagationRequest) and not session.discard(request):
                 self._halted_generation = session.generation  # retry only after the next change
             self._queued = None
             self._show_session_prompts()

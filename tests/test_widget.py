@@ -198,6 +198,34 @@ def test_box_prompt_segments_inside_the_box(make_napari_viewer, qtbot):
     np.testing.assert_array_equal(widget.preview_layer.data > 0, disk(image.shape, (80, 115), 11) > 0)
 
 
+def test_a_second_box_replaces_the_first(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    image = two_disks()
+    viewer.add_image(image, name="disks")
+    widget = dock(viewer)
+    widget.box_layer.add_rectangles(np.array([[20, 30], [20, 70], [60, 70], [60, 30]]))
+    wait_idle(qtbot, widget)
+    widget.box_layer.add_rectangles(np.array([[60, 95], [60, 135], [100, 135], [100, 95]]))
+    wait_idle(qtbot, widget)
+    assert len(widget.box_layer.data) == 1
+    np.testing.assert_array_equal(widget.preview_layer.data > 0, disk(image.shape, (80, 115), 11) > 0)
+    widget.undo()  # back to the first box
+    wait_idle(qtbot, widget)
+    np.testing.assert_array_equal(widget.preview_layer.data > 0, disk(image.shape, (40, 50), 14) > 0)
+    np.testing.assert_allclose(widget.box_layer.data[0].min(axis=0), (20, 30))
+
+
+def test_rgb_image(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    grey = two_disks()
+    viewer.add_image(np.stack([grey, grey // 2, grey], axis=-1), name="rgb")
+    widget = dock(viewer)
+    assert widget.preview_layer.data.shape == grey.shape
+    click(widget.points_layer, (80, 115))
+    wait_idle(qtbot, widget)
+    np.testing.assert_array_equal(widget.preview_layer.data > 0, disk(grey.shape, (80, 115), 11) > 0)
+
+
 def test_a_new_click_makes_running_work_stale_and_the_viewer_stays_responsive(make_napari_viewer, qtbot):
     release = threading.Event()
     entered = threading.Event()
@@ -325,6 +353,27 @@ def test_volume_segment_one_slice_then_propagate_fills_the_neighbours(make_napar
     widget.undo()
     assert not widget.labels_layer.data.any()
     assert messages["error"] == []
+
+
+def test_a_failed_propagation_keeps_the_slice_that_was_segmented(make_napari_viewer, qtbot, messages):
+    class FirstSliceOnly(FakePredictor):
+        def embed(self, image, contrast_limits=None):
+            if self.embed_calls:
+                raise ValueError("no more embeddings today")
+            return super().embed(image, contrast_limits)
+
+    viewer = make_napari_viewer()
+    viewer.add_image(sphere_volume(), name="volume")
+    widget = dock(viewer, lambda spec, size: FirstSliceOnly(target_size=size))
+    viewer.dims.set_current_step(0, 6)
+    click(widget.points_layer, (6, 32, 32))
+    wait_idle(qtbot, widget)
+    before = widget.preview_layer.data.copy()
+    widget.propagate("forward")
+    wait_idle(qtbot, widget)
+    assert "no more embeddings" in messages["error"][-1]
+    assert len(widget.points_layer.data) == 1 and widget.session.prompts.points
+    np.testing.assert_array_equal(widget.preview_layer.data, before)
 
 
 def test_nifti_through_reader_widget_and_writer_keeps_geometry(make_napari_viewer, qtbot, tmp_path):
