@@ -262,6 +262,19 @@ def test_a_new_click_makes_running_work_stale_and_the_viewer_stays_responsive(ma
     assert widget.progress_bar.isHidden()
 
 
+def test_commit_pressed_while_segmenting_happens_when_the_mask_arrives(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    image = two_disks()
+    viewer.add_image(image, name="disks")
+    widget = dock(viewer)
+    click(widget.points_layer, (40, 50))
+    assert widget.busy
+    widget.commit()  # C pressed before the worker answered
+    wait_idle(qtbot, widget)
+    np.testing.assert_array_equal(widget.labels_layer.data == 1, disk(image.shape, (40, 50), 14) > 0)
+    assert len(widget.points_layer.data) == 0
+
+
 def test_model_errors_become_notifications_and_leave_layers_as_they_were(make_napari_viewer, qtbot, messages):
     class BrokenPredictor(FakePredictor):
         def embed(self, image, contrast_limits=None):
