@@ -54,6 +54,28 @@ def measure(fn, device: torch.device, repeats: int, warmup: int = 1) -> tuple[fl
     return statistics.median(walls), statistics.median(cpus)
 
 
+def measure_interleaved(runs: dict, device: torch.device, repeats: int, cold: tuple = ()) -> dict:
+    """Like `measure` for several paths, taking turns each repeat so that all see the same load.
+
+    Every path is run once before timing, except those named in `cold` (slow loops that have
+    nothing to warm up).
+    """
+    for name, fn in runs.items():
+        if name not in cold:
+            fn()
+    sync(device)
+    walls = {name: [] for name in runs}
+    cpus = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            w, c = time.perf_counter(), time.process_time()
+            fn()
+            sync(device)
+            walls[name].append(time.perf_counter() - w)
+            cpus[name].append(time.process_time() - c)
+    return {name: (statistics.median(walls[name]), statistics.median(cpus[name])) for name in runs}
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731

