@@ -182,14 +182,14 @@ def _ecoli(root: Path, split: str) -> list[Instance]:
     images, labels = _read_ecoli(root)
     out = []
     for t in _ecoli_frames(split):
-        frame_labels = labels[t]
+        frame, frame_labels = images[t], labels[t]
         for label, where in enumerate(ndi.find_objects(frame_labels), start=1):
             if where is None:
                 continue
             mask = frame_labels == label
             if mask.sum() < MIN_AREA["ecoli"]:
                 continue
-            out.append(Instance(images[t], mask, f"ecoli/frame{t:02d}/cell{label:03d}", "ecoli"))
+            out.append(Instance(frame, mask, f"ecoli/frame{t:02d}/cell{label:03d}", "ecoli"))
     return out
 
 

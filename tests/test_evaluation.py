@@ -1,0 +1,334 @@
+"""The evaluation harness: click simulator, metrics, runner, baselines, splits and folder format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import tifffile
+
+from hrsam_model.evaluation import datasets
+from hrsam_model.evaluation.clicker import Click, Clicker, boundary_distance, next_click
+from hrsam_model.evaluation.metrics import (
+    InstanceResult,
+    clicks_to_reach,
+    iou,
+    miou_at,
+    noc,
+    nof,
+    summarize,
+)
+from hrsam_model.evaluation.runner import evaluate
+
+TEST_DATA = Path(__file__).parent / "data"
+
+
+def disk(shape, centre, radius):
+    rows, cols = np.ogrid[: shape[0], : shape[1]]
+    return (rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 <= radius**2
+
+
+# ------------------------------------------------------------------------------------- clicker
+def test_first_click_is_positive_at_the_disk_centre():
+    gt = disk((64, 64), (20, 37), 9)
+    assert next_click(gt, np.zeros_like(gt)) == Click(20, 37, True)
+
+
+def test_false_positive_blob_gets_a_negative_click_at_its_centre():
+    gt = disk((80, 80), (20, 20), 8)
+    blob = disk((80, 80), (60, 55), 6)
+    assert next_click(gt, gt | blob) == Click(60, 55, False)
+
+
+def test_larger_error_region_wins_and_ties_go_negative():
+    gt = disk((80, 80), (20, 20), 10)
+    pred = gt & ~disk((80, 80), (20, 20), 4)  # misses a radius-4 core: FN depth ~5
+    small_fp = disk((80, 80), (60, 60), 2)  # FP depth ~3
+    assert next_click(gt, pred | small_fp) == Click(20, 20, True)
+    # Two mirror-image errors of equal size: negative.
+    gt = np.zeros((40, 40), bool)
+    gt[10:15, 5:10] = True
+    pred = np.zeros_like(gt)
+    pred[10:15, 25:30] = True
+    assert next_click(gt, pred).positive is False
+
+
+def test_image_edge_counts_as_boundary():
+    assert boundary_distance(np.ones((5, 5), bool))[2, 2] == 3
+    assert boundary_distance(np.ones((5, 5), bool))[0, 0] == 1
+    # Object filling the left 10 columns of a 20x20 image: farthest point is mid-object, not at the edge.
+    gt = np.zeros((20, 20), bool)
+    gt[:, :10] = True
+    click = next_click(gt, np.zeros_like(gt))
+    assert click.positive and click.col in (4, 5)  # 5 from the image edge and from column 10
+    assert boundary_distance(gt)[:, 0].max() == 1
+
+
+def test_distance_is_exact_euclidean():
+    region = np.zeros((30, 30), bool)
+    region[5:25, 5:25] = True
+    region[15, 15] = False
+    distance = boundary_distance(region)
+    assert distance[15, 18] == pytest.approx(3.0)
+    assert distance[12, 12] == pytest.approx(np.hypot(3, 3))
+
+
+def test_no_error_gives_no_click_and_clicked_pixels_are_not_repeated():
+    gt = disk((32, 32), (16, 16), 5)
+    assert next_click(gt, gt) is None
+    clicker = Clicker(gt)
+    first = clicker.click()
+    second = clicker.click()  # same (empty) prediction: the centre is used up
+    assert first != second and second.positive
+    np.testing.assert_array_equal(clicker.points(), [[first.col, first.row], [second.col, second.row]])
+    np.testing.assert_array_equal(clicker.labels(), [1, 1])
+
+
+def test_training_variant_clicks_inside_the_inner_region_and_varies():
+    gt = disk((64, 64), (32, 32), 15)
+    distance = boundary_distance(gt)
+    clicks = {next_click(gt, np.zeros_like(gt), inner_k=1.7, rng=np.random.default_rng(s)) for s in range(20)}
+    assert len(clicks) > 5
+    for click in clicks:
+        assert click.positive and distance[click.row, click.col] > distance.max() / 1.7
+
+
+def test_clicker_rejects_bad_input():
+    with pytest.raises(ValueError):
+        next_click(np.zeros((4, 4), bool), np.zeros((5, 5), bool))
+    with pytest.raises(ValueError):
+        next_click(np.zeros((4, 4), bool), np.zeros((4, 4), bool), inner_k=0.5)
+
+
+# ------------------------------------------------------------------------------------- metrics
+def test_noc_nof_and_miou_on_hand_made_curves():
+    curves = [[0.5, 0.86, 0.91, 0.95], [0.9, 0.9, 0.9, 0.9], [0.1, 0.2, 0.3, 0.84]]
+    assert clicks_to_reach(curves[0], 0.85) == 2
+    assert clicks_to_reach(curves[0], 0.90) == 3
+    assert clicks_to_reach(curves[2], 0.85) == 20
+    assert noc(curves, 0.85) == pytest.approx((2 + 1 + 20) / 3)
+    assert noc(curves, 0.90) == pytest.approx((3 + 1 + 20) / 3)
+    assert nof(curves, 0.85) == 1
+    assert miou_at(curves, 1) == pytest.approx((0.5 + 0.9 + 0.1) / 3)
+    assert miou_at(curves, 3) == pytest.approx((0.91 + 0.9 + 0.3) / 3)
+    assert miou_at(curves, 10) == pytest.approx((0.95 + 0.9 + 0.84) / 3)  # short curves keep their last IoU
+    with pytest.raises(ValueError):
+        noc([], 0.85)
+
+
+def test_iou():
+    a = np.zeros((4, 4), bool)
+    b = np.zeros((4, 4), bool)
+    a[:2] = True
+    b[1:3] = True
+    assert iou(a, b) == pytest.approx(4 / 12)
+    assert iou(np.zeros((3, 3), bool), np.zeros((3, 3), bool)) == 1.0
+
+
+# -------------------------------------------------------------------------------------- runner
+class FakePredictor:
+    """Returns a fixed sequence of masks; records what the runner passes in."""
+
+    def __init__(self, masks):
+        self.masks = masks
+        self.calls = []
+        self.embedded = 0
+
+    def embed(self, image):
+        self.embedded += 1
+        return SimpleNamespace(image=image)
+
+    def set_embedding(self, embedding):
+        self.current = embedding
+
+    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask=False):
+        step = len(self.calls)
+        self.calls.append((np.array(points), np.array(labels), mask_input))
+        mask = self.masks[min(step, len(self.masks) - 1)]
+        return SimpleNamespace(mask=mask, logits=np.full((1, 8, 8), float(step)), iou=1.0)
+
+
+def test_runner_follows_the_protocol_with_a_fake_predictor():
+    shape = (48, 48)
+    gt = disk(shape, (24, 24), 10)
+    too_big = disk(shape, (24, 24), 16)
+    too_small = disk(shape, (24, 24), 6)
+    fake = FakePredictor([too_big, too_small, gt])
+    image = np.zeros(shape, np.uint8)
+    instance = datasets.Instance(image, gt, "disk", "synthetic")
+    [result] = evaluate(fake, [instance], num_clicks=5)
+    assert result.ious[:3] == pytest.approx([iou(too_big, gt), iou(too_small, gt), 1.0])
+    assert result.ious == pytest.approx(result.ious[:3] + [1.0, 1.0])  # perfect: stops, curve padded
+    assert len(fake.calls) == 3 and len(result.click_seconds) == 3
+    points, labels, mask_input = fake.calls[0]
+    np.testing.assert_array_equal(points, [[24, 24]])  # (x, y) of the centre
+    assert mask_input is None
+    points, labels, mask_input = fake.calls[1]
+    assert len(points) == 2 and labels[1] == 0  # the first mask was too big: negative click
+    assert mask_input[0, 0, 0] == 0.0  # the logits from click 1 are fed back
+    assert fake.calls[2][1][2] == 1  # the second mask was too small: positive click
+    summary = summarize([result])
+    assert summary.noc85 == 3 and summary.nof85 == 0
+
+
+def test_runner_encodes_a_shared_image_once():
+    shape = (40, 40)
+    image = np.zeros(shape, np.uint16)
+    masks = [disk(shape, (10, 10), 4), disk(shape, (28, 28), 5)]
+    fake = FakePredictor([np.zeros(shape, bool)])
+    results = evaluate(fake, [datasets.Instance(image, m, f"m{i}", "s") for i, m in enumerate(masks)], num_clicks=2)
+    assert fake.embedded == 1
+    assert results[0].encode_seconds is not None and results[1].encode_seconds is None
+
+
+def test_runner_rejects_bad_instances():
+    fake = FakePredictor([np.zeros((8, 8), bool)])
+    with pytest.raises(ValueError, match="empty"):
+        evaluate(fake, [datasets.Instance(np.zeros((8, 8)), np.zeros((8, 8), bool), "e", "s")])
+    with pytest.raises(ValueError):
+        evaluate(object(), [datasets.Instance(np.zeros((8, 8)), np.ones((8, 8), bool), "e", "s")])
+
+
+# ----------------------------------------------------------------------------------- baselines
+def noisy_disk_image(seed=0):
+    rng = np.random.default_rng(seed)
+    gt = disk((256, 256), (130, 120), 11)  # nucleus-sized
+    image = (40 + 150 * gt + rng.normal(0, 12, gt.shape)).clip(0, 255).astype(np.uint8)
+    return image, gt
+
+
+@pytest.mark.parametrize("name", ["GrabCutPredictor", "RandomWalkerPredictor"])
+def test_classic_baselines_segment_a_bright_disk(name):
+    if name == "GrabCutPredictor":
+        pytest.importorskip("cv2")
+    from hrsam_model.evaluation import baselines
+
+    image, gt = noisy_disk_image()
+    [result] = evaluate(getattr(baselines, name)(), [datasets.Instance(image, gt, "disk", "synthetic")], num_clicks=3)
+    assert max(result.ious) >= 0.8
+
+
+# -------------------------------------------------------------------------------------- splits
+def write_fake_data(root: Path) -> None:
+    """Tiny stand-ins for the real files; every pixel's value says which split it belongs to."""
+    (root / "nuclei").mkdir(parents=True)
+    columns = np.broadcast_to(np.arange(512, dtype=np.uint16), (512, 512))
+    tifffile.imwrite(root / "nuclei" / "img2d.tif", np.ascontiguousarray(columns))
+    labels = np.zeros((512, 512), np.uint16)
+    labels[100:120, 100:120] = 1  # left
+    labels[200:220, 300:330] = 2  # right
+    labels[300:320, 240:280] = 3  # straddles; centroid at column 259.5 -> validation
+    labels[400:420, 240:262] = 4  # straddles; centroid at column 250.5 -> train
+    labels[5:8, 5:8] = 5  # too small: dropped
+    tifffile.imwrite(root / "nuclei" / "mask2d.tif", labels)
+
+    (root / "ecoli").mkdir()
+    frames = np.repeat(np.arange(20, dtype=np.uint16)[:, None, None], 64, axis=1).repeat(64, axis=2)
+    tifffile.imwrite(root / "ecoli" / "trpL_150310-11_img.tif", frames)
+    masks = np.zeros((20, 64, 64), np.uint16)
+    masks[:, 10:20, 10:30] = 1
+    tifffile.imwrite(root / "ecoli" / "trpL_150310-11_mask.tif", masks)
+
+    import SimpleITK as sitk
+
+    (root / "mricron").mkdir()
+    shape = (40, 40, 181)  # (z, y, x); the midline is x = 90
+    x = np.arange(181)[None, None, :]
+    t1 = np.broadcast_to(np.where(x < 90, 80, 180), shape).astype(np.uint8)
+    brain = np.zeros(shape, np.uint8)
+    brain[5:35, 5:35, 30:150] = 1
+    atlas = np.zeros(shape, np.uint8)
+    for value, x0 in ((71, 70), (72, 95)):  # caudate L / R
+        atlas[10:30, 10:30, x0 : x0 + 15] = value
+    names = ["37 Hippocampus_L", "38 Hippocampus_R", "71 Caudate_L", "72 Caudate_R", "73 Putamen_L",
+             "74 Putamen_R", "75 Pallidum_L", "76 Pallidum_R", "77 Thalamus_L", "78 Thalamus_R"]
+    (root / "mricron" / "aal.nii.txt").write_text("\n".join(f"{n} 0" for n in names) + "\n")
+    for name, volume in (("ch2", t1 * (brain > 0)), ("ch2bet", t1 * brain), ("aal", atlas)):
+        sitk.WriteImage(sitk.GetImageFromArray(volume), str(root / "mricron" / f"{name}.nii.gz"))
+
+
+def test_no_validation_pixel_is_in_a_training_image(tmp_path):
+    write_fake_data(tmp_path)
+    nuclei = {s: datasets.load_instances("nuclei", s, tmp_path) for s in datasets.SPLITS}
+    assert all(i.image.max() < 256 for i in nuclei["train"])
+    assert all(i.image.min() >= 256 for i in nuclei["val"])
+    assert sorted(i.name[-3:] for i in nuclei["train"]) == ["001", "004"]
+    assert sorted(i.name[-3:] for i in nuclei["val"]) == ["002", "003"]
+
+    ecoli = {s: datasets.load_instances("ecoli", s, tmp_path) for s in datasets.SPLITS}
+    assert {int(i.image.max()) for i in ecoli["train"]} == set(range(15))
+    assert {int(i.image.min()) for i in ecoli["val"]} == set(range(15, 20))
+
+    brain = {s: datasets.load_instances("brain", s, tmp_path, max_instances=None) for s in datasets.SPLITS}
+    train_values = set(np.unique(np.concatenate([i.image.ravel() for i in brain["train"]])))
+    val_values = set(np.unique(np.concatenate([i.image.ravel() for i in brain["val"]])))
+    assert train_values <= {0, 80} and val_values <= {0, 180}
+    axes = {i.name.split("/")[3].rstrip("0123456789") for i in brain["train"]}
+    assert axes == {"axial", "coronal", "sagittal"}
+    targets = {i.name.split("/")[2] for i in brain["val"]}
+    assert targets == {"whole_brain", "caudate"}
+    assert len(brain["val"]) <= 2 * 3 * 2
+
+    for s in datasets.SPLITS:
+        pixels = datasets.load_split_images("nuclei", s, tmp_path)[0]
+        assert (pixels.max() < 256) if s == "train" else (pixels.min() >= 256)
+    assert datasets.load_split_images("brain", "train", tmp_path)[0].max() == 80
+
+
+def test_missing_data_names_the_fetch_command(tmp_path):
+    with pytest.raises(FileNotFoundError, match="pip download --no-deps stardist==0.9.2"):
+        datasets.load_instances("nuclei", "val", tmp_path)
+    with pytest.raises(ValueError, match="unknown dataset"):
+        datasets.load_instances("cells", "val", tmp_path)
+    with pytest.raises(ValueError, match="unknown split"):
+        datasets.load_instances("nuclei", "test", tmp_path)
+
+
+def test_real_splits_are_disjoint_when_the_data_is_present():
+    try:
+        train = datasets.load_instances("nuclei", "train")
+        val = datasets.load_instances("nuclei", "val")
+    except FileNotFoundError:
+        pytest.skip("DSB-2018 nuclei not downloaded")
+    assert len(train) > 30 and len(val) > 30
+    assert {i.name for i in train}.isdisjoint(i.name for i in val)
+    full = tifffile.imread(datasets.default_data_root() / "nuclei" / "img2d.tif")
+    assert all(np.array_equal(i.image, full[:, 256:]) for i in val)
+
+
+def test_subsample_is_deterministic_and_keeps_order():
+    items = list(range(100))
+    a = datasets.subsample(items, 10, seed=3)
+    assert a == datasets.subsample(items, 10, seed=3) == sorted(a) and len(a) == 10
+    assert datasets.subsample(items, 200) == items
+
+
+# -------------------------------------------------------------------------------- folder format
+def test_export_and_load_folder_round_trip(tmp_path):
+    image = np.arange(30 * 40, dtype=np.uint16).reshape(30, 40)
+    masks = [disk((30, 40), (10, 10), 4), disk((30, 40), (20, 30), 6)]
+    instances = [datasets.Instance(image, m, f"toy/{i}", "toy") for i, m in enumerate(masks)]
+    datasets.export_instances(instances, tmp_path / "out")
+    back = datasets.load_folder(tmp_path / "out")
+    assert [b.name for b in back] == ["toy/0", "toy/1"] and back[0].dataset == "toy"
+    for a, b in zip(instances, back):
+        np.testing.assert_array_equal(a.image, b.image)
+        np.testing.assert_array_equal(a.mask, b.mask)
+
+
+def test_load_folder_splits_label_images_and_reports_problems(tmp_path):
+    labels = np.zeros((20, 20), np.uint8)
+    labels[2:6, 2:6] = 1
+    labels[10:15, 10:15] = 7
+    tifffile.imwrite(tmp_path / "image_a.tif", np.zeros((20, 20), np.uint8))
+    tifffile.imwrite(tmp_path / "mask_a.tif", labels)
+    np.savez(tmp_path / "b.npz", image=np.zeros((20, 20)), mask=labels == 1)
+    loaded = datasets.load_folder(tmp_path)
+    assert len(loaded) == 3 and sorted(int(i.mask.sum()) for i in loaded) == [16, 16, 25]
+    tifffile.imwrite(tmp_path / "image_c.tif", np.zeros((20, 20), np.uint8))
+    with pytest.raises(ValueError, match="mask_c"):
+        datasets.load_folder(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        datasets.load_folder(tmp_path / "nowhere")
