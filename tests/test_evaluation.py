@@ -332,3 +332,19 @@ def test_load_folder_splits_label_images_and_reports_problems(tmp_path):
         datasets.load_folder(tmp_path)
     with pytest.raises(FileNotFoundError):
         datasets.load_folder(tmp_path / "nowhere")
+
+
+# ----------------------------------------------------------------------------- shipped test crop
+def test_shipped_crop_holds_complete_validation_nuclei():
+    image = tifffile.imread(TEST_DATA / "nuclei_val_crop.tif")
+    labels = tifffile.imread(TEST_DATA / "nuclei_val_crop_labels.tif")
+    assert image.shape == labels.shape == (128, 128) and image.dtype == np.uint16
+    values = [v for v in np.unique(labels) if v]
+    assert values == list(range(1, 8))
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    assert not edge.any()  # every labelled nucleus is whole
+    assert all((labels == v).sum() >= datasets.MIN_AREA["nuclei"] for v in values)
+    source = datasets.default_data_root() / "nuclei" / "img2d.tif"
+    if source.is_file():  # it is the validation half's pixels, unchanged
+        np.testing.assert_array_equal(image, tifffile.imread(source)[208:336, 256:384])
+        assert datasets.NUCLEI_SPLIT_COLUMN <= 256  # the crop starts at column 256: validation side
