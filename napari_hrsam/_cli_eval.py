@@ -1,24 +1,27 @@
-"""``hrsam eval``: the click protocol of ``hrsam_model.evaluation`` from the shell."""
+"""``hrsam eval``: the click protocol of ``hrsam_model.evaluation`` from the shell.
+
+A thin front end: the options become ``hrsam_model.evaluation.run_evaluation(...)``, which
+loads the data, runs the model and the baselines and formats the tables.
+"""
 from __future__ import annotations
 
 import sys
 
-from ._cli_model import load_model
-from ._cli_progress import TextProgress
+from ._cli_model import RANDOM_WARNING
 
-BASELINES = ("grabcut", "random_walker")
+BASELINES = ("grabcut", "randomwalker", "litemedsam")
 
 
 def add_eval(commands, parents) -> None:
     parser = commands.add_parser(
         "eval", parents=parents, help="run the standard click protocol and print NoC/mIoU",
-        description="Simulated clicks (farthest point of the larger error region, 20 clicks, "
-                    "previous logits fed back) on a named dataset split or on a folder of "
-                    "image_ID.tif + mask_ID.tif pairs; prints NoC@85/90, NoF@85, mIoU@k and "
-                    "seconds per click.")
+        description="Simulated clicks (farthest point of the larger error region, previous "
+                    "logits fed back) on named dataset splits or on a folder of image_ID.tif + "
+                    "mask_ID.tif pairs; prints NoC@85/90, NoF@85, mIoU@1/3/5/10 and seconds "
+                    "per click, one table per dataset.")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", action="append", metavar="NAME",
-                        help="nuclei, ecoli or brain (repeat for several)")
+                        help="nuclei, ecoli or brain (repeat, or comma-separate, for several)")
     source.add_argument("--data", metavar="DIR",
                         help="folder of image_ID.tif + mask_ID.tif pairs or .npz files")
     parser.add_argument("--split", default="val", choices=("train", "val"),
@@ -29,43 +32,32 @@ def add_eval(commands, parents) -> None:
     parser.add_argument("--max-instances", type=int, metavar="N",
                         help="a deterministic random subset of N instances per dataset")
     parser.add_argument("--clicks", type=int, default=20, help="clicks per instance (20)")
-    parser.add_argument("--baseline", action="append", choices=BASELINES, default=[],
-                        help="also run a classic baseline in the same harness (repeatable)")
+    parser.add_argument("--baselines", default="", metavar="NAMES",
+                        help=f"also run, in the same harness: {', '.join(BASELINES)} "
+                             "(comma-separated)")
+    parser.add_argument("--no-model", action="store_true",
+                        help="run only the --baselines")
     parser.set_defaults(run=run_eval)
 
 
 def run_eval(args) -> int:
-    from hrsam_model.evaluation import baselines, datasets
-    from hrsam_model.evaluation.metrics import summarize
-    from hrsam_model.evaluation.report import format_table
-    from hrsam_model.evaluation.runner import evaluate
+    from hrsam_model import bundled_weights_path
+    from hrsam_model.evaluation import run_evaluation
 
-    if args.clicks < 1:
-        raise ValueError(f"--clicks must be >= 1, got {args.clicks}")
-    if args.data:
-        groups = {args.data: datasets.load_folder(args.data)}
-    else:
-        groups = {name: datasets.load_instances(name, args.split, args.data_root,
-                                                args.max_instances)
-                  for name in args.dataset}
-    if args.data and args.max_instances:
-        groups = {k: datasets.subsample(v, args.max_instances) for k, v in groups.items()}
-    args.target_size = args.target_size or 1024
-    loaded = load_model(args)
-    methods = [(f"{loaded.predictor.model.name}@{args.target_size}", loaded.predictor)]
-    makers = {"grabcut": baselines.GrabCutPredictor,
-              "random_walker": baselines.RandomWalkerPredictor}
-    methods += [(name, makers[name]()) for name in args.baseline]
-    print(f"model: {loaded.describe()}")
-    if loaded.random:
-        print("WARNING: random weights: these numbers measure nothing")
-    for group, instances in groups.items():
-        rows = []
-        for name, method in methods:
-            with TextProgress(len(instances), f"{group} / {name}", sys.stderr) as bar:
-                results = evaluate(method, instances, num_clicks=args.clicks,
-                                   progress=lambda done, total, _: bar.update(done, total))
-            rows.append((name, summarize(results, max_clicks=args.clicks)))
-        title = f"{group} ({args.split if not args.data else 'folder'}, {len(instances)} instances)"
-        print(format_table(rows, title=title))
+    names = [n.strip() for item in args.dataset or [] for n in item.split(",") if n.strip()]
+    baselines = [n.strip() for n in args.baselines.split(",") if n.strip()]
+    untrained = False
+    if not args.no_model and not args.checkpoint:
+        bundled = bundled_weights_path(args.model)
+        if bundled is not None and not bundled.is_file():
+            print(RANDOM_WARNING, file=sys.stderr)
+            untrained = True
+    text = run_evaluation(
+        model=None if args.no_model else args.model, datasets=names, split=args.split,
+        data=args.data, data_root=args.data_root, target_size=args.target_size or 1024,
+        baselines=baselines, max_instances=args.max_instances, num_clicks=args.clicks,
+        checkpoint=args.checkpoint, untrained=untrained,
+        device=None if args.device == "auto" else args.device,
+        log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(text)
     return 0

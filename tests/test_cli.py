@@ -177,6 +177,39 @@ def test_demo_with_bundled_weights_segments_nuclei(capsys, tmp_path):
     assert np.mean(final) >= 0.8, stdout
 
 
+# ----------------------------------------------------------------------------- eval
+@pytest.fixture
+def eval_folder(tmp_path):
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    tifffile.imwrite(folder / "image_0000.tif", disk_image())
+    tifffile.imwrite(folder / "mask_0000.tif", (disk_image() > 100).astype(np.uint8))
+    return folder
+
+
+def test_eval_prints_the_protocol_table_for_baselines(capsys, eval_folder):
+    code, stdout, _ = run(capsys, "eval", "--data", eval_folder, "--no-model", "--baselines",
+                          "grabcut", "--clicks", "3")
+    assert code == 0
+    assert "NoC@85" in stdout and "mIoU@1" in stdout
+    assert "grabcut" in stdout and "1 instances, 3 clicks" in stdout
+
+
+def test_eval_model_without_bundled_weights_warns(no_bundled_weights, capsys, eval_folder):
+    code, stdout, err = run(capsys, "eval", "--data", eval_folder, "--clicks", "1")
+    assert code == 0
+    assert "bundled weights not found" in err
+    assert "hrsam_tiny@1024 (RANDOM)" in stdout
+
+
+def test_eval_errors_are_one_line(capsys, tmp_path):
+    code, _, err = run(capsys, "eval", "--dataset", "nope", "--no-model", "--baselines", "grabcut")
+    assert_one_error_line(code, err)
+    code, _, err = run(capsys, "eval", "--data", tmp_path / "missing", "--no-model",
+                       "--baselines", "grabcut")
+    assert_one_error_line(code, err)
+
+
 # ----------------------------------------------------------------------------- errors
 @pytest.fixture
 def image_2d(tmp_path):
