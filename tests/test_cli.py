@@ -97,6 +97,20 @@ def test_segment_volume_keeps_geometry_and_fills_only_the_slice(micro, capsys, t
     assert "slice 0:3" in stdout
 
 
+def test_segment_volume_with_propagation_fills_a_contiguous_run(micro, capsys, tmp_path):
+    source = tmp_path / "vol.nii.gz"
+    write_volume(source)
+    out = tmp_path / "mask.mha"
+    code, stdout, _ = run(capsys, "segment", source, "--slice", "0:2", "--point", "40,30",
+                          "--propagate", "--out", out)
+    assert code == 0
+    mask = io.read_image(out)[0]
+    filled = [z for z in range(mask.shape[0]) if mask[z].any()]
+    if filled:  # random weights may find nothing; where they do, it grows from slice 2
+        assert 2 in filled and filled == list(range(filled[0], filled[-1] + 1))
+        assert f"propagated to {len(filled) - 1} more slice(s)" in stdout
+
+
 def test_segment_dicom_folder_writes_nifti_with_its_geometry(micro, capsys, tmp_path):
     volume = np.stack([disk_image(radius=8 + z).astype(np.int16) for z in range(4)])
     io.write_dicom_series(tmp_path / "series", volume,
