@@ -1,0 +1,101 @@
+"""Click-protocol accuracy on the three validation splits, and 1024 vs 2048 px on small structures.
+
+    python benchmarks/accuracy.py                                   # bundled hrsam_tiny + baselines
+    python benchmarks/accuracy.py --untrained --max-instances 5     # smoke run, random weights
+    python benchmarks/accuracy.py --model none --baselines grabcut,randomwalker
+
+Table 1 (per dataset): rows = methods (the model at each --sizes, then the baselines), columns =
+NoC@85, NoC@90, NoF@85, mIoU@1/3/5/10, median seconds per click (decoder only; wall time), median
+encoder seconds per distinct image. Table 2: the same instances restricted to small structures, whose
+mask bounding box's long side is at most 1/16 of the image's long side (at 1024 px input such an
+object spans at most 4 cells of the 16 px token grid), model at 1024 vs 2048 px.
+Every method sees the same instances and the same deterministic click simulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import machine_description  # noqa: E402
+
+from hrsam_model.evaluation import datasets  # noqa: E402
+from hrsam_model.evaluation.command import load_model_predictor, make_baseline  # noqa: E402
+from hrsam_model.evaluation.metrics import summarize  # noqa: E402
+from hrsam_model.evaluation.report import format_table  # noqa: E402
+from hrsam_model.evaluation.runner import evaluate  # noqa: E402
+
+SMALL_FRACTION = 1 / 16
+
+
+def is_small(instance) -> bool:
+    rows, cols = instance.mask.any(axis=1).nonzero()[0], instance.mask.any(axis=0).nonzero()[0]
+    extent = max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1)
+    return extent <= SMALL_FRACTION * max(instance.image.shape[:2])
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="hrsam_tiny", help="model name or 'none'")
+    parser.add_argument("--checkpoint", help="weights for --model (default: bundled)")
+    parser.add_argument("--untrained", action="store_true", help="random weights (smoke run)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048], help="model input sizes")
+    parser.add_argument("--datasets", default="nuclei,ecoli,brain")
+    parser.add_argument("--baselines", default="grabcut,randomwalker,litemedsam")
+    parser.add_argument("--max-instances", type=int, help="deterministic subset per dataset")
+    parser.add_argument("--clicks", type=int, default=20)
+    parser.add_argument("--device", default=None)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    methods, notes = [], []
+    if args.model.lower() != "none":
+        for size in args.sizes:
+            label, predictor, weights = load_model_predictor(
+                args.model, size, args.checkpoint, args.untrained, args.device
+            )
+            methods.append((label, predictor, True))
+        notes.append(f"model weights: {weights}" + ("  (RANDOM: numbers measure nothing)" if args.untrained else ""))
+    for name in filter(None, (n.strip() for n in args.baselines.split(","))):
+        try:
+            methods.append((name, make_baseline(name), False))
+        except (ImportError, FileNotFoundError) as error:
+            notes.append(f"skipped baseline {name}: {error}")
+
+    print(f"machine: {machine_description()}")
+    print(f"protocol: {args.clicks} clicks, validation splits, max instances {args.max_instances or 'all'}")
+    for note in notes:
+        print(note)
+    small_rows = {}
+    for name in filter(None, (n.strip() for n in args.datasets.split(","))):
+        instances = datasets.load_instances(name, "val", max_instances=args.max_instances)
+        small = [i for i, instance in enumerate(instances) if is_small(instance)]
+        rows, small_rows[name] = [], []
+        for label, method, is_model in methods:
+            log(f"{name}: {label} on {len(instances)} instances")
+            results = evaluate(method, instances, num_clicks=args.clicks)
+            rows.append((label, summarize(results, args.clicks)))
+            if is_model and small:
+                small_rows[name].append((label, summarize([results[i] for i in small], args.clicks)))
+        print()
+        print(format_table(rows, title=f"{name} (val), {len(instances)} instances"))
+        small_rows[name] = (len(small), small_rows[name])
+    print()
+    print(f"Small structures (mask bounding box <= 1/{round(1 / SMALL_FRACTION)} of the image's long side)")
+    for name, (count, rows) in small_rows.items():
+        print()
+        if rows:
+            print(format_table(rows, title=f"{name} (val), {count} small instances"))
+        else:
+            print(f"{name} (val): {count} small instances" + ("" if count else ": none"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
