@@ -1,0 +1,211 @@
+"""Training code: the LiteMedSAM teacher, stage 1 distillation, stage 2 click training, export.
+
+Loops run on a tiny HRSAM configuration; the teacher test needs lite_medsam.pth (not in the repo:
+`python -m hrsam_model.training.fetch_data --out DIR`, then HRSAM_DATA=DIR) and is skipped without it.
+"""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hrsam_model import build_model, load_checkpoint
+from hrsam_model.training import clicks, distill, export
+from hrsam_model.training.images import draw_unlabelled, synthetic_shapes, Source
+from hrsam_model.training.losses import masked_mse, normalized_focal_loss
+
+LITE_MEDSAM = Path(os.environ.get("HRSAM_DATA", "/work/data")) / "lite_medsam.pth"
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "napari_hrsam" / "data"
+TINY = dict(embed_dim=32, depth=2, num_heads=2, out_indices=(1,), state_dim=4)
+
+
+def tiny_model():
+    torch.manual_seed(0)
+    return build_model("hrsam_tiny", **TINY)
+
+
+# ------------------------------------------------------------------------------ teacher
+@pytest.mark.skipif(not LITE_MEDSAM.is_file(), reason="lite_medsam.pth not available")
+def test_teacher_embedding_gives_good_box_masks_on_nuclei():
+    """LiteMedSAM's encoder (ours, from its state dict) + its decoder (loaded into ours) segment
+    nuclei from box prompts: a wrong layer anywhere in the teacher gives near-zero IoU."""
+    import tifffile
+    import torch.nn.functional as F
+    from scipy import ndimage as ndi
+
+    from hrsam_model.training.teacher import load_teacher, teacher_input_np
+
+    torch.set_num_threads(2)
+    image = tifffile.imread(SAMPLE_DIR / "nuclei_2d.tif")[:128, :128].astype(np.float32)
+    labels = tifffile.imread(SAMPLE_DIR / "nuclei_2d_mask.tif")[:128, :128]
+    lo, hi = np.percentile(image, (0.5, 99.5))
+    rgb = np.repeat((np.clip((image - lo) / (hi - lo), 0, 1) * 255)[..., None], 3, axis=-1)
+    teacher = load_teacher(LITE_MEDSAM)
+    model = build_model("hrsam_tiny")
+    load_checkpoint(model, LITE_MEDSAM)  # prompt encoder + mask decoder
+    with torch.no_grad():
+        embedding = teacher(teacher_input_np(rgb))
+    assert embedding.shape == (1, 256, 64, 64)
+    scale = 1024 / 128
+    ious = []
+    for label, where in enumerate(ndi.find_objects(labels), start=1):
+        if where is None:
+            continue
+        gt = labels == label
+        if gt.sum() < 60 or gt[0].any() or gt[-1].any() or gt[:, 0].any() or gt[:, -1].any():
+            continue  # skip tiny and border-cut nuclei
+        ys, xs = np.nonzero(gt)
+        box = torch.tensor([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], dtype=torch.float32) * scale
+        with torch.no_grad():
+            logits, _ = model.decode(embedding, boxes=box)
+        up = F.interpolate(logits, size=(128, 128), mode="bilinear", align_corners=False)[0, 0].numpy()
+        pred = up > 0
+        ious.append((pred & gt).sum() / (pred | gt).sum())
+    assert len(ious) >= 5
+    assert np.mean(ious) > 0.7, ious
+
+
+def test_teacher_missing_file_is_a_clear_error(tmp_path):
+    from hrsam_model.training.teacher import load_teacher
+
+    with pytest.raises(FileNotFoundError, match="fetch_data"):
+        load_teacher(tmp_path / "nope.pth")
+    bad = tmp_path / "bad.pth"
+    torch.save({"something.else": torch.zeros(1)}, bad)
+    with pytest.raises(ValueError, match="image_encoder"):
+        load_teacher(bad)
+
+
+# ------------------------------------------------------------------------------ data
+def test_unlabelled_draw_is_canvas_sized_rgb_and_deterministic():
+    pool = [Source("grey16", (np.random.default_rng(0).random((300, 200)) * 4000).astype(np.uint16)),
+            Source("volume", np.random.default_rng(1).random((40, 50, 30)).astype(np.float32), is_volume=True)]
+    a, name = draw_unlabelled(pool, np.random.default_rng([0, 5]))
+    b, _ = draw_unlabelled(pool, np.random.default_rng([0, 5]))
+    assert a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 3 and max(a.shape[:2]) == 1024
+    np.testing.assert_array_equal(a, b)
+    assert a.std() > 1  # not a flat image
+
+
+def test_synthetic_shapes_labels_match_the_image():
+    image, labels = synthetic_shapes(np.random.default_rng(3), 128)
+    assert image.shape == labels.shape == (128, 128)
+    assert labels.max() >= 1
+    # every object differs from its surroundings somewhere (it is visible)
+    for value in np.unique(labels)[1:]:
+        assert abs(image[labels == value].mean() - image[labels == 0].mean()) > 0.005 or labels.max() > 1
+
+
+# ------------------------------------------------------------------------------ losses
+def test_losses_on_known_cases():
+    target = torch.zeros(1, 1, 8, 8)
+    target[..., 2:6, 2:6] = 1
+    good = (target * 2 - 1) * 10
+    assert normalized_focal_loss(good, target) < 1e-3
+    assert normalized_focal_loss(-good, target) > 1.0
+    s, t = torch.ones(1, 2, 2, 2), torch.zeros(1, 2, 2, 2)
+    valid = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    t[..., 1, 1] = 100.0  # outside the valid area: must not count
+    assert masked_mse(s, t, valid).item() == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------ stage 1
+def fake_cache(folder: Path, count=2):
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        img, emb = distill.sample_paths(folder, i)
+        np.save(emb, rng.standard_normal((256, 64, 64)).astype(np.float16))
+        np.save(img, rng.integers(0, 255, (128, 96, 3), dtype=np.uint8))
+
+
+def test_distill_batch_aligns_crops_with_the_teacher_grid(tmp_path):
+    fake_cache(tmp_path)
+    x, target, valid = distill.make_batch(tmp_path, [0, 1], 64, np.random.default_rng(0))
+    assert x.shape == (2, 3, 64, 64) and target.shape == (2, 256, 4, 4) and valid.shape == (2, 1, 4, 4)
+    # a 96 px wide image has 6 valid tokens: a 4-token crop lies fully inside
+    assert valid.sum() == 2 * 16
+    big_x, _, big_valid = distill.make_batch(tmp_path, [0], 1024, np.random.default_rng(0))
+    assert big_valid.sum() == (128 // 16) * (96 // 16)
+    assert (big_x[0, :, 128:, :] == 0).all()  # padding = mean colour = 0 after normalisation
+
+
+def test_distill_steps_lower_the_loss_and_resume_keeps_the_step(tmp_path):
+    fake_cache(tmp_path / "cache")
+    cfg = distill.DistillConfig(steps=2, crop=64, batch=2, warmup=1, lr=2e-3, bf16=False)
+    student = tiny_model().backbone
+    distill.train(tmp_path / "cache", tmp_path / "run", cfg, student=student, log=lambda *_: None)
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 2
+    lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    cfg3 = distill.DistillConfig(steps=3, crop=64, batch=2, warmup=1, lr=2e-3, bf16=False)
+    messages = []
+    distill.train(tmp_path / "cache", tmp_path / "run", cfg3, resume=True, student=tiny_model().backbone,
+                  log=messages.append)
+    assert any("resumed at step 2" in m for m in messages)
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 3
+    # the same batch again and again: the loss must go down
+    x, target, valid = distill.make_batch(tmp_path / "cache", [0, 1], 64, np.random.default_rng(1))
+    student = tiny_model().backbone
+    opt = torch.optim.AdamW(student.parameters(), lr=2e-3)
+    losses = [distill.distill_step(student, opt, x, target, valid, cfg)[0] for _ in range(6)]
+    assert losses[-1] < losses[0]
+
+
+# ------------------------------------------------------------------------------ stage 2
+def test_click_views_and_training_loop(tmp_path):
+    model = tiny_model()
+    made = clicks.build_views(tmp_path / "views", model.backbone, 2, seed=0, synthetic_fraction=1.0,
+                              log=lambda *_: None)
+    assert made == 2
+    views = clicks.load_views(tmp_path / "views")
+    assert views[0]["embedding"].shape == (256, 64, 64) and views[0]["masks"]
+    cfg = clicks.ClickConfig(steps=2, batch=1, max_clicks=1, warmup=1, lr=1e-3)
+    clicks.train(tmp_path / "views", tmp_path / "run", cfg, None, None, model=model, views=views,
+                 log=lambda *_: None)
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 2
+    assert not any(p.requires_grad for p in model.backbone.parameters())  # frozen in stage 2
+    # A repeated batch with fixed prompts (first click only): the prediction must fit the mask
+    # better. (The normalized focal loss itself is rescaled per step, so compare plain BCE.)
+    emb, gt = clicks.draw_batch(views, np.random.default_rng(0), 1)[0]
+    cfg0 = clicks.ClickConfig(max_clicks=0, box_prob=0.0)
+
+    def bce():
+        prompts = clicks.simulate(model, emb, gt, np.random.default_rng(0), 0, 0.0)
+        with torch.no_grad():
+            logits = clicks.decode(model, emb, prompts)
+        up = torch.nn.functional.interpolate(logits, size=(1024, 1024), mode="bilinear")[..., : gt.shape[0], : gt.shape[1]]
+        return torch.nn.functional.binary_cross_entropy_with_logits(up, torch.from_numpy(gt)[None, None].float())
+
+    before = bce()
+    opt = torch.optim.AdamW(clicks.trainable_parameters(model), lr=1e-3)
+    for _ in range(4):
+        clicks.click_step(model, opt, [(emb, gt)], np.random.default_rng(0), cfg0)
+    assert bce() < before
+
+
+def test_simulated_first_click_is_inside_the_object():
+    gt = np.zeros((64, 64), bool)
+    gt[10:30, 20:50] = True
+    model = tiny_model()
+    emb = torch.zeros(1, 256, 64, 64)
+    prompts = clicks.simulate(model, emb, gt, np.random.default_rng(0), max_clicks=0, box_prob=0.0)
+    (x, y), = prompts.points
+    assert gt[int(y), int(x)] and prompts.labels == [1]
+    assert 15 <= y <= 24  # the interior, far from the boundary
+
+
+# ------------------------------------------------------------------------------ export
+def test_export_round_trip(tmp_path):
+    model = tiny_model()
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    out = tmp_path / "w.safetensors"
+    loaded = export.export(tmp_path / "model.pt", out, "hrsam_tiny", overrides=TINY)
+    assert out.is_file()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        a = model.eval().encode(x)
+        b = loaded.eval().encode(x)
+    assert torch.allclose(a, b, atol=5e-2)
