@@ -348,3 +348,41 @@ def test_shipped_crop_holds_complete_validation_nuclei():
     if source.is_file():  # it is the validation half's pixels, unchanged
         np.testing.assert_array_equal(image, tifffile.imread(source)[208:336, 256:384])
         assert datasets.NUCLEI_SPLIT_COLUMN <= 256  # the crop starts at column 256: validation side
+
+
+# ---------------------------------------------------------------------------------- entry point
+def test_run_evaluation_prints_a_table_for_a_folder(tmp_path, monkeypatch):
+    from hrsam_model.evaluation import run_evaluation
+
+    image, gt = noisy_disk_image()
+    datasets.export_instances([datasets.Instance(image, gt, "disk", "synthetic")], tmp_path / "set")
+    monkeypatch.setenv("HRSAM_DATA", str(tmp_path))  # no lite_medsam.pth there: that baseline is skipped
+    text = run_evaluation(model="none", data=str(tmp_path / "set"), baselines=["randomwalker", "litemedsam"],
+                          num_clicks=3)
+    header = next(line for line in text.splitlines() if line.startswith("method"))
+    assert header.split() == ["method", "n", "NoC@85", "NoC@90", "NoF@85", "mIoU@1", "mIoU@3", "mIoU@5",
+                              "mIoU@10", "s/click", "enc", "s"]
+    row = next(line for line in text.splitlines() if line.startswith("randomwalker")).split()
+    assert row[1] == "1" and float(row[5]) > 0.5
+    assert "skipped baseline litemedsam" in text and "lite_medsam.pth not found" in text
+    with pytest.raises(ValueError, match="unknown baseline"):
+        run_evaluation(model="none", data=str(tmp_path / "set"), baselines=["nonsense"])
+
+
+def test_litemedsam_baseline_maps_prompts_onto_its_256_px_canvas():
+    weights = datasets.default_data_root() / "lite_medsam.pth"
+    if not weights.is_file():
+        pytest.skip("lite_medsam.pth not downloaded")
+    from hrsam_model.evaluation.litemedsam import LiteMedSAMPredictor
+
+    image = tifffile.imread(TEST_DATA / "nuclei_val_crop.tif")
+    labels = tifffile.imread(TEST_DATA / "nuclei_val_crop_labels.tif")
+    predictor = LiteMedSAMPredictor(weights)
+    predictor.set_image(image)
+    scores = []
+    for value in range(1, labels.max() + 1):
+        rows, cols = np.nonzero(labels == value)
+        result = predictor.predict(box=[cols.min(), rows.min(), cols.max(), rows.max()])
+        assert result.mask.shape == labels.shape and result.logits.shape == (1, 256, 256)
+        scores.append(iou(result.mask, labels == value))
+    assert np.mean(scores) >= 0.75  # LiteMedSAM is good with boxes (0.84 measured); a wrong map is ~0

