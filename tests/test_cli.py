@@ -209,7 +209,11 @@ def test_eval_prints_the_protocol_table_for_baselines(capsys, eval_folder):
     assert "grabcut" in stdout and "1 instances, 3 clicks" in stdout
 
 
-def test_eval_model_without_bundled_weights_warns(no_bundled_weights, capsys, eval_folder):
+def test_eval_model_without_bundled_weights_warns(no_bundled_weights, monkeypatch, capsys,
+                                                  eval_folder):
+    import hrsam_model
+
+    monkeypatch.setattr(hrsam_model, "build_model", micro_model)  # the evaluation's builder
     code, stdout, err = run(capsys, "eval", "--data", eval_folder, "--clicks", "1")
     assert code == 0
     assert "bundled weights not found" in err
