@@ -95,7 +95,10 @@ def run_demo(args) -> int:
             click_seconds.append(time.perf_counter() - start)
             pred = session.preview
             ious.append(iou(pred, gt))
-        object_id = session.commit()
+        # an object whose last click emptied the mask has nothing to commit
+        object_id = session.commit() if session.object_masks() else None
+        if object_id is None:
+            session.reset()
         records.append({"truth_label": label, "id": object_id, "area": int(gt.sum()),
                         "clicks": [list(c) for c in clicker.clicks], "ious": ious})
 
