@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hrsam_model.prompt_encoder import LayerNorm2d  # same channel LayerNorm as SAM's
+
 TEACHER_SIZE = 256
 EMBED_DIMS = (64, 128, 160, 320)
 DEPTHS = (2, 2, 6, 2)
@@ -146,19 +148,6 @@ class Stage(nn.Module):
         for blk in self.blocks:
             x = blk(x)
         return self.downsample(x) if self.downsample is not None else x
-
-
-class LayerNorm2d(nn.Module):
-    def __init__(self, channels, eps=1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-        self.eps = eps
-
-    def forward(self, x):
-        u = x.mean(1, keepdim=True)
-        s = (x - u).pow(2).mean(1, keepdim=True)
-        return self.weight[:, None, None] * (x - u) / torch.sqrt(s + self.eps) + self.bias[:, None, None]
 
 
 class PatchEmbed(nn.Module):
