@@ -98,8 +98,9 @@ class SliceEngine:
             r0, c0, r1, c1 = prompts.box
             (y0, x0), (y1, x1) = to_region(region, r0, c0), to_region(region, r1, c1)
             box = np.array([x0, y0, x1, y1], np.float32)
-        # one click alone is ambiguous (part or whole?): let the model pick (SAM's advice)
-        multimask = len(inside) == 1 and box is None and mask_input is None
+        # HRSAM is trained and evaluated on mask token 0 only (single-mask mode); SAM's
+        # multimask tokens are not click-trained in our model, so never pick among them.
+        multimask = False
         with self._lock:
             embedding, _ = self.embedding(key, region)
             self.predictor.set_embedding(embedding)
