@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from hrsam_model import Predictor, build_model
 from hrsam_model.transforms import (
@@ -50,6 +51,17 @@ def test_coordinates_map_to_the_model_and_back():
     assert full.shape == shape and full[350, 550] and not full[100, 100]
     rows, cols = np.nonzero(full.numpy())
     assert abs(rows.mean() - 350) < 4 and abs(cols.mean() - 550) < 4
+
+
+def test_logits_to_image_matches_the_official_order():
+    """Cropping the low-res logits before upsampling must not change a single value."""
+    low = torch.randn(1, 1, 256, 256, generator=torch.Generator().manual_seed(0))
+    for resized, shape in [((652, 1024), (700, 1100)), ((1024, 333), (1024, 333)), ((1024, 1024), (512, 512))]:
+        official = F.interpolate(low, size=(1024, 1024), mode="bilinear", align_corners=False)
+        official = official[..., : resized[0], : resized[1]]
+        if tuple(official.shape[-2:]) != shape:
+            official = F.interpolate(official, size=shape, mode="bilinear", align_corners=False)
+        assert torch.equal(logits_to_image(low, 1024, resized, shape), official)
 
 
 def test_embedding_is_cached_by_content(predictor):
