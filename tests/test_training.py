@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from hrsam_model import build_model, load_checkpoint
-from hrsam_model.training import clicks, distill, export
+from hrsam_model.training import clicks, distill, export, finetune
 from hrsam_model.training.images import draw_unlabelled, synthetic_shapes, Source
 from hrsam_model.training.losses import masked_mse, normalized_focal_loss
 
@@ -195,6 +195,37 @@ def test_simulated_first_click_is_inside_the_object():
     (x, y), = prompts.points
     assert gt[int(y), int(x)] and prompts.labels == [1]
     assert 15 <= y <= 24  # the interior, far from the boundary
+
+
+def test_finetune_crop_keeps_most_of_each_object_on_a_16_px_grid():
+    rng = np.random.default_rng(3)
+    rgb = np.zeros((640, 1024, 3), np.uint8)
+    masks = []
+    for y, x, r in [(100, 100, 30), (320, 600, 150), (600, 1000, 20)]:
+        yy, xx = np.ogrid[:640, :1024]
+        masks.append((yy - y) ** 2 + (xx - x) ** 2 < r * r)
+    for _ in range(20):
+        crop, side, inside = finetune.crop_around(rgb, masks, rng, 128, objects=2)
+        assert side % 16 == 0 and side >= 128 and crop.shape[:2] == (min(640, side), min(1024, side))
+        assert 1 <= len(inside) <= 2 and all(m.shape == crop.shape[:2] for m in inside)
+        # every returned object keeps at least 70% of itself inside the window
+        assert all(any(0.7 <= part.sum() / m.sum() <= 1 for m in masks) for part in inside)
+
+
+def test_finetune_trains_the_backbone_and_resumes(tmp_path):
+    model = tiny_model()
+    before = {n: p.detach().clone() for n, p in model.backbone.named_parameters()}
+    cfg = finetune.FinetuneConfig(steps=3, stop_step=2, batch=1, objects=1, crop=128, warmup=1, lr=1e-3,
+                                  max_clicks=1, synthetic_fraction=1.0)
+    finetune.train(None, tmp_path / "run", cfg, model=model, groups={}, log=lambda *_: None)
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 2
+    changed = [n for n, p in model.backbone.named_parameters() if not torch.equal(p, before[n])]
+    assert len(changed) > len(before) // 2  # unfrozen: the backbone learns in this stage
+    lines = []
+    finetune.train(None, tmp_path / "run", finetune.FinetuneConfig(**{**cfg.__dict__, "stop_step": 0}),
+                   resume=True, model=tiny_model(), groups={}, log=lines.append)
+    assert lines[0] == "resumed at step 2"
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 3
 
 
 # ------------------------------------------------------------------------------ export

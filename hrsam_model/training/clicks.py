@@ -176,8 +176,9 @@ def jittered_box(gt: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def logits_to_mask(low_res: torch.Tensor, shape) -> np.ndarray:
-    """(1, 1, 256, 256) logits -> bool mask on the view grid (upsample to the canvas, crop)."""
-    up = F.interpolate(low_res.float(), size=(CANVAS, CANVAS), mode="bilinear", align_corners=False)
+    """(1, 1, 4h, 4w) logits -> bool mask on the view grid (upsample x4 to the canvas, crop)."""
+    size = (4 * low_res.shape[-2], 4 * low_res.shape[-1])
+    up = F.interpolate(low_res.float(), size=size, mode="bilinear", align_corners=False)
     return (up[0, 0, : shape[0], : shape[1]] > 0).numpy()
 
 

@@ -1,0 +1,211 @@
+"""Stage 2, end to end: click training with the backbone unfrozen (HRSAM trains it in stage 2 too).
+
+  python -m hrsam_model.training.finetune --init hrsam_model/weights/hrsam_tiny.safetensors \
+      --out runs/finetune --steps 900 --max-minutes 80
+
+Same data, click simulation and loss as `clicks.py` (views of the TRAIN splits + synthetic shapes,
+first click in the object's interior or a jittered box, n ~ 0.6^n no-grad clicks in the larger
+error region with the previous logits fed back, normalized focal loss on mask token 0), but the
+views are drawn on the fly and the backbone gets gradients. To keep a backbone backward affordable
+on a 2-core CPU, each sample is a square crop of the 1024 canvas around its target object (at least
+`--crop` px, a multiple of 16): the pixels keep the scale the model sees at inference, and the
+decoder meets the resized image PE of non-64 grids, as it does at 2048-4096 px. Every crop trains
+up to `--objects` objects on one encoder pass.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hrsam_model.transforms import prepare_input
+
+from .clicks import MIN_OBJECT_PIXELS, decode, load_labelled_groups, make_view, simulate, synthetic_view
+from .losses import binary_iou, normalized_focal_loss
+
+
+@dataclass
+class FinetuneConfig:
+    model: str = "hrsam_tiny"
+    steps: int = 900
+    batch: int = 4  # crops per step
+    objects: int = 2  # objects trained per crop (one encoder pass)
+    crop: int = 384
+    lr: float = 1e-4
+    backbone_lr_scale: float = 0.5
+    min_lr: float = 1e-6
+    warmup: int = 20
+    weight_decay: float = 0.05
+    max_clicks: int = 10
+    box_prob: float = 0.2
+    synthetic_fraction: float = 0.2
+    seed: int = 0
+    threads: int = 2
+    checkpoint_minutes: float = 4.0
+    max_minutes: float = 0.0
+    stop_step: int = 0  # stop here with the schedule of `steps` (to replay a timed run)
+
+
+def lr_factor(step: int, cfg: FinetuneConfig) -> float:
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    floor = cfg.min_lr / cfg.lr
+    return floor + 0.5 * (1 - floor) * (1 + math.cos(math.pi * progress))
+
+
+def crop_around(rgb: np.ndarray, masks: list, rng: np.random.Generator, min_side: int, objects: int):
+    """A square window (multiple of 16) around one drawn object -> (crop, side, [object masks]).
+
+    Objects count when at least 70% of them lies in the window (the rule of `clicks.make_view`);
+    the first mask returned is the drawn object's when it qualifies."""
+    h, w = rgb.shape[:2]
+    target = masks[int(rng.integers(len(masks)))]
+    ys, xs = np.nonzero(target)
+    extent = max(np.ptp(ys), np.ptp(xs)) + 1
+    side = int(math.ceil(extent * rng.uniform(1.2, 2.0) / 16) * 16)
+    side = int(np.clip(side, min_side, max(h, w)))
+    ch, cw = min(h, side), min(w, side)
+    y0 = int(np.clip(ys.mean() - ch * rng.uniform(0.3, 0.7), 0, h - ch))
+    x0 = int(np.clip(xs.mean() - cw * rng.uniform(0.3, 0.7), 0, w - cw))
+    inside = []
+    for m in [target] + [m for m in masks if m is not target]:
+        part = m[y0:y0 + ch, x0:x0 + cw]
+        if part.sum() >= max(MIN_OBJECT_PIXELS, 0.7 * m.sum()):
+            inside.append(part)
+    if len(inside) > objects:  # keep the target, draw the others
+        pick = rng.choice(len(inside) - 1, objects - 1, replace=False) + 1
+        inside = [inside[0]] + [inside[i] for i in pick]
+    return rgb[y0:y0 + ch, x0:x0 + cw], side, inside
+
+
+def draw_crop(groups: dict, rng: np.random.Generator, cfg: FinetuneConfig):
+    names = list(groups)
+    while True:
+        if not names or rng.random() < cfg.synthetic_fraction:
+            rgb, masks = synthetic_view(rng)
+        else:
+            source = names[int(rng.integers(len(names)))]
+            image, group_masks = groups[source][int(rng.integers(len(groups[source])))]
+            rgb, masks = make_view(image, group_masks, rng)
+        if masks:
+            crop, side, inside = crop_around(rgb, masks, rng, cfg.crop, cfg.objects)
+            if inside:
+                return crop, side, inside
+
+
+def finetune_step(model, optimizer, groups, rng, cfg: FinetuneConfig):
+    """One optimiser step over cfg.batch crops; returns (loss, mean IoU of the final forwards)."""
+    crops = [draw_crop(groups, rng, cfg) for _ in range(cfg.batch)]
+    count = sum(len(inside) for _, _, inside in crops)
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    total, ious = 0.0, []
+    for crop, side, inside in crops:
+        x, _ = prepare_input(crop.astype(np.float32), side)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            emb = model.encode(x)
+        emb = emb.float()
+        loss = 0.0
+        for gt in inside:
+            prompts = simulate(model, emb.detach(), gt, rng, cfg.max_clicks, cfg.box_prob)
+            model.train()
+            logits = decode(model, emb, prompts)
+            up = F.interpolate(logits, size=(side, side), mode="bilinear", align_corners=False)
+            up = up[..., : gt.shape[0], : gt.shape[1]]
+            target = torch.from_numpy(gt)[None, None]
+            loss = loss + normalized_focal_loss(up, target) / count
+            ious.append(binary_iou(up.detach(), target).item())
+        loss.backward()
+        total += loss.item()
+    torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 1.0)
+    optimizer.step()
+    return total, float(np.mean(ious))
+
+
+def make_optimizer(model, cfg: FinetuneConfig):
+    backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
+    heads = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
+    model.requires_grad_(True)
+    return torch.optim.AdamW([{"params": backbone, "base_lr": cfg.lr * cfg.backbone_lr_scale},
+                              {"params": heads, "base_lr": cfg.lr}], weight_decay=cfg.weight_decay)
+
+
+def train(init: Path | None, out: Path, cfg: FinetuneConfig, resume: bool = False, data_root=None,
+          model=None, groups=None, log=print):
+    from hrsam_model import build_model, load_checkpoint
+
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    if model is None:
+        model = build_model(cfg.model)
+        load_checkpoint(model, init)
+    optimizer = make_optimizer(model, cfg)
+    rng = np.random.default_rng(cfg.seed)
+    step = 0
+    if resume and ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        rng.bit_generator.state = state["rng"]
+        step = state["step"]
+        log(f"resumed at step {step}")
+    groups = load_labelled_groups(data_root) if groups is None else groups
+    start, last_save = time.time(), time.time()
+    with open(out / "log.jsonl", "a") as logf:
+        while step < cfg.steps:
+            factor = lr_factor(step, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = group["base_lr"] * factor
+            t0 = time.time()
+            loss, iou = finetune_step(model, optimizer, groups, rng, cfg)
+            step += 1
+            record = {"step": step, "loss": round(loss, 5), "iou": round(iou, 4),
+                      "lr": optimizer.param_groups[1]["lr"], "sec": round(time.time() - t0, 2)}
+            logf.write(json.dumps(record) + "\n")
+            logf.flush()
+            if step % 10 == 0 or step == 1:
+                log(" ".join(f"{k}={v}" for k, v in record.items()))
+            stop = (cfg.max_minutes and (time.time() - start) / 60 >= cfg.max_minutes) or step == cfg.stop_step
+            if step == cfg.steps or stop or time.time() - last_save > 60 * cfg.checkpoint_minutes:
+                tmp = ckpt_path.with_suffix(".tmp")
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                            "config": asdict(cfg), "rng": rng.bit_generator.state}, tmp)
+                tmp.replace(ckpt_path)
+                torch.save(model.state_dict(), out / "model.pt")
+                last_save = time.time()
+            if stop:
+                log(f"stopping at step {step}")
+                break
+    torch.save(model.state_dict(), out / "model.pt")
+    return model
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m hrsam_model.training.finetune", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--init", type=Path, required=True, help="stage-2 model (.safetensors or state dict)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--data-root", type=Path, default=None)
+    parser.add_argument("--resume", action="store_true")
+    for field, default in asdict(FinetuneConfig()).items():
+        parser.add_argument("--" + field.replace("_", "-"), type=type(default), default=default)
+    args = parser.parse_args(argv)
+    cfg = FinetuneConfig(**{f: getattr(args, f) for f in asdict(FinetuneConfig())})
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    train(args.init, args.out, cfg, resume=args.resume, data_root=args.data_root,
+          log=lambda *a: print(*a, flush=True))
+
+
+if __name__ == "__main__":
+    main()
