@@ -197,19 +197,37 @@ def test_simulated_first_click_is_inside_the_object():
     assert 15 <= y <= 24  # the interior, far from the boundary
 
 
-def test_finetune_crop_keeps_most_of_each_object_on_a_16_px_grid():
+def test_finetune_window_sits_on_the_canvas_grid_and_keeps_most_of_each_object():
     rng = np.random.default_rng(3)
-    rgb = np.zeros((640, 1024, 3), np.uint8)
     masks = []
     for y, x, r in [(100, 100, 30), (320, 600, 150), (600, 1000, 20)]:
         yy, xx = np.ogrid[:640, :1024]
         masks.append((yy - y) ** 2 + (xx - x) ** 2 < r * r)
     for _ in range(20):
-        crop, side, inside = finetune.crop_around(rgb, masks, rng, 128, objects=2)
-        assert side % 16 == 0 and side >= 128 and crop.shape[:2] == (min(640, side), min(1024, side))
-        assert 1 <= len(inside) <= 2 and all(m.shape == crop.shape[:2] for m in inside)
+        (y0, x0), side, inside = finetune.crop_around((640, 1024), masks, rng, 128, objects=2)
+        assert y0 % 16 == 0 and x0 % 16 == 0 and side % 16 == 0 and 128 <= side <= 1024
+        assert y0 + side <= 1024 and x0 + side <= 1024  # inside the canvas
+        assert 1 <= len(inside) <= 2
+        assert all(m.shape == (min(side, 640 - y0), min(side, 1024 - x0)) for m in inside)
         # every returned object keeps at least 70% of itself inside the window
         assert all(any(0.7 <= part.sum() / m.sum() <= 1 for m in masks) for part in inside)
+
+
+def test_decoding_a_window_in_the_canvas_frame_equals_decoding_the_canvas():
+    model = tiny_model().eval()
+    emb = torch.randn(1, 256, 64, 64)
+    prompts = clicks.Prompts([[300.0, 200.0], [500.0, 610.0]], [1, 0], None, torch.randn(1, 1, 256, 256))
+    with torch.no_grad():
+        whole = clicks.decode(model, emb, prompts)
+        window = finetune.decode_in_canvas(model, emb, prompts, origin=(0, 0))
+        assert torch.allclose(window, whole, atol=1e-5)
+        # a window: clicks given in window pixels land where the canvas PE says they are
+        prompts_in_window = clicks.Prompts([[300.0 - 256, 200.0 - 128]], [1], None, None)
+        prompts_in_canvas = clicks.Prompts([[300.0, 200.0]], [1], None, None)
+        sub = emb[..., 8:40, 16:48]
+        a = finetune.decode_in_canvas(model, sub, prompts_in_window, origin=(128, 256))
+        b = finetune.decode_in_canvas(model, sub, prompts_in_canvas, origin=(0, 0))
+        assert not torch.allclose(a, b)  # the frame matters (the first try got it wrong)
 
 
 def test_finetune_trains_the_backbone_and_resumes(tmp_path):

@@ -202,8 +202,9 @@ def decode(model, emb, prompts: Prompts):
 
 
 def simulate(model, emb, gt: np.ndarray, rng: np.random.Generator, max_clicks: int, box_prob: float,
-             inner_k: float = 1.7) -> Prompts:
+             inner_k: float = 1.7, decode_fn=None) -> Prompts:
     """Prompts after the no-grad part of the official interactive training loop."""
+    decode_fn = decode if decode_fn is None else decode_fn
     prompts = Prompts([], [], None, None)
     clicked = np.zeros_like(gt)
     if rng.random() < box_prob:
@@ -219,7 +220,7 @@ def simulate(model, emb, gt: np.ndarray, rng: np.random.Generator, max_clicks: i
         model.eval()
         with torch.no_grad():
             for _ in range(extra):
-                logits = decode(model, emb, prompts)
+                logits = decode_fn(model, emb, prompts)
                 click = next_click(gt, logits_to_mask(logits, gt.shape), clicked, inner_k, rng)
                 if click is None:
                     break

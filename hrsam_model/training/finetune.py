@@ -7,10 +7,12 @@ Same data, click simulation and loss as `clicks.py` (views of the TRAIN splits +
 first click in the object's interior or a jittered box, n ~ 0.6^n no-grad clicks in the larger
 error region with the previous logits fed back, normalized focal loss on mask token 0), but the
 views are drawn on the fly and the backbone gets gradients. To keep a backbone backward affordable
-on a 2-core CPU, each sample is a square crop of the 1024 canvas around its target object (at least
-`--crop` px, a multiple of 16): the pixels keep the scale the model sees at inference, and the
-decoder meets the resized image PE of non-64 grids, as it does at 2048-4096 px. Every crop trains
-up to `--objects` objects on one encoder pass.
+on a 2-core CPU, each sample is a square window (`--crop` px or more, on the 16 px grid) cut from
+the padded 1024 canvas that inference feeds the model. The decoder keeps the canvas frame: clicks
+are given in canvas pixels and the image PE is the window's part of the 64x64 PE, so the decoder
+sees exactly what it sees at inference for those tokens (a first try that let the window act as
+a small canvas of its own, with a resized PE, learned the wrong object scale and lost E. coli).
+Every window trains up to `--objects` objects on one encoder pass.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +30,8 @@ import torch.nn.functional as F
 
 from hrsam_model.transforms import prepare_input
 
-from .clicks import MIN_OBJECT_PIXELS, decode, load_labelled_groups, make_view, simulate, synthetic_view
+from .clicks import (CANVAS, MIN_OBJECT_PIXELS, Prompts, load_labelled_groups, make_view, simulate,
+                     synthetic_view)
 from .losses import binary_iou, normalized_focal_loss
 
 
@@ -61,32 +65,60 @@ def lr_factor(step: int, cfg: FinetuneConfig) -> float:
     return floor + 0.5 * (1 - floor) * (1 + math.cos(math.pi * progress))
 
 
-def crop_around(rgb: np.ndarray, masks: list, rng: np.random.Generator, min_side: int, objects: int):
-    """A square window (multiple of 16) around one drawn object -> (crop, side, [object masks]).
+def crop_around(shape, masks: list, rng: np.random.Generator, min_side: int, objects: int):
+    """A square window of the 1024 canvas around one drawn object.
 
-    Objects count when at least 70% of them lies in the window (the rule of `clicks.make_view`);
-    the first mask returned is the drawn object's when it qualifies."""
-    h, w = rgb.shape[:2]
+    shape: the view's (h, w) at the canvas' top-left. Returns ((y0, x0), side, [object masks]):
+    origin and side on the 16 px grid, masks cut to the window's part inside the view (the rest is
+    canvas padding). Objects count when at least 70% of them lies inside (as in `clicks.make_view`);
+    the first mask is the drawn object's when it qualifies."""
+    h, w = shape
     target = masks[int(rng.integers(len(masks)))]
     ys, xs = np.nonzero(target)
     extent = max(np.ptp(ys), np.ptp(xs)) + 1
     side = int(math.ceil(extent * rng.uniform(1.2, 2.0) / 16) * 16)
-    side = int(np.clip(side, min_side, max(h, w)))
-    ch, cw = min(h, side), min(w, side)
-    y0 = int(np.clip(ys.mean() - ch * rng.uniform(0.3, 0.7), 0, h - ch))
-    x0 = int(np.clip(xs.mean() - cw * rng.uniform(0.3, 0.7), 0, w - cw))
+    side = int(np.clip(side, min_side, CANVAS))
+    y0 = int(np.clip(ys.mean() - side * rng.uniform(0.3, 0.7), 0, max(0, h - side))) // 16 * 16
+    x0 = int(np.clip(xs.mean() - side * rng.uniform(0.3, 0.7), 0, max(0, w - side))) // 16 * 16
+    vh, vw = min(side, h - y0), min(side, w - x0)
     inside = []
     for m in [target] + [m for m in masks if m is not target]:
-        part = m[y0:y0 + ch, x0:x0 + cw]
+        part = m[y0:y0 + vh, x0:x0 + vw]
         if part.sum() >= max(MIN_OBJECT_PIXELS, 0.7 * m.sum()):
             inside.append(part)
     if len(inside) > objects:  # keep the target, draw the others
         pick = rng.choice(len(inside) - 1, objects - 1, replace=False) + 1
         inside = [inside[0]] + [inside[i] for i in pick]
-    return rgb[y0:y0 + ch, x0:x0 + cw], side, inside
+    return (y0, x0), side, inside
+
+
+def decode_in_canvas(model, emb, prompts: Prompts, origin):
+    """Mask token 0 logits (1, 1, 4g, 4g) for a window of the canvas at `origin` (pixels, 16 px grid).
+
+    Points and boxes are window pixels; they are moved to canvas pixels, the image PE is cut from
+    the canvas' 64x64 PE, the previous logits (window frame) go through mask_downscaling."""
+    neck = model.neck
+    oy, ox = origin
+    grid = tuple(emb.shape[-2:])
+    points = labels = boxes = None
+    if prompts.points:
+        points = torch.tensor([prompts.points], dtype=torch.float32) + torch.tensor([ox, oy], dtype=torch.float32)
+        labels = torch.tensor([prompts.labels], dtype=torch.float32)
+    if prompts.box is not None:
+        boxes = torch.tensor(prompts.box[None], dtype=torch.float32) + torch.tensor([ox, oy, ox, oy], dtype=torch.float32)
+    sparse, _ = neck(neck.image_embed_size, points, labels, boxes, None)
+    if prompts.mask_input is not None:
+        dense = neck.mask_downscaling(prompts.mask_input)
+    else:
+        dense = neck.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, *grid)
+    ty, tx = oy // model.patch_size, ox // model.patch_size
+    pe = neck.image_pe(neck.image_embed_size)[..., ty:ty + grid[0], tx:tx + grid[1]]
+    logits, _ = model.decode_head(emb, pe, sparse, dense)
+    return logits[:, :1]
 
 
 def draw_crop(groups: dict, rng: np.random.Generator, cfg: FinetuneConfig):
+    """-> (window of the normalised canvas (1, 3, side, side), origin, side, [object masks])."""
     names = list(groups)
     while True:
         if not names or rng.random() < cfg.synthetic_fraction:
@@ -96,28 +128,29 @@ def draw_crop(groups: dict, rng: np.random.Generator, cfg: FinetuneConfig):
             image, group_masks = groups[source][int(rng.integers(len(groups[source])))]
             rgb, masks = make_view(image, group_masks, rng)
         if masks:
-            crop, side, inside = crop_around(rgb, masks, rng, cfg.crop, cfg.objects)
+            (y0, x0), side, inside = crop_around(rgb.shape[:2], masks, rng, cfg.crop, cfg.objects)
             if inside:
-                return crop, side, inside
+                canvas, _ = prepare_input(rgb.astype(np.float32), CANVAS)
+                return canvas[..., y0:y0 + side, x0:x0 + side], (y0, x0), side, inside
 
 
 def finetune_step(model, optimizer, groups, rng, cfg: FinetuneConfig):
-    """One optimiser step over cfg.batch crops; returns (loss, mean IoU of the final forwards)."""
+    """One optimiser step over cfg.batch windows; returns (loss, mean IoU of the final forwards)."""
     crops = [draw_crop(groups, rng, cfg) for _ in range(cfg.batch)]
-    count = sum(len(inside) for _, _, inside in crops)
+    count = sum(len(inside) for *_, inside in crops)
     model.train()
     optimizer.zero_grad(set_to_none=True)
     total, ious = 0.0, []
-    for crop, side, inside in crops:
-        x, _ = prepare_input(crop.astype(np.float32), side)
+    for x, origin, side, inside in crops:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             emb = model.encode(x)
         emb = emb.float()
+        decode_fn = partial(decode_in_canvas, origin=origin)
         loss = 0.0
         for gt in inside:
-            prompts = simulate(model, emb.detach(), gt, rng, cfg.max_clicks, cfg.box_prob)
+            prompts = simulate(model, emb.detach(), gt, rng, cfg.max_clicks, cfg.box_prob, decode_fn=decode_fn)
             model.train()
-            logits = decode(model, emb, prompts)
+            logits = decode_fn(model, emb, prompts)
             up = F.interpolate(logits, size=(side, side), mode="bilinear", align_corners=False)
             up = up[..., : gt.shape[0], : gt.shape[1]]
             target = torch.from_numpy(gt)[None, None]
