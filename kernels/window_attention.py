@@ -51,7 +51,8 @@ def attention_torch(q, k, v, windows: WindowIndex, pad_k, pad_v, scale: float, o
             kg = torch.cat([kg, pad_k[group.pad_slots]], dim=1)
             vg = torch.cat([vg, pad_v.expand(g, p, heads, dim)], dim=1)
         og = F.scaled_dot_product_attention(qg, kg.transpose(1, 2), vg.transpose(1, 2), scale=scale)
-        out.index_copy_(0, flat, og.transpose(1, 2).reshape(g * r, heads, dim))  # in place: no copy per group
+        # in place (no copy of the whole output per group); autocast may hand back bf16 from SDPA
+        out.index_copy_(0, flat, og.transpose(1, 2).reshape(g * r, heads, dim).to(out.dtype))
     return out
 
 

@@ -149,6 +149,18 @@ def test_torch_path_gradients_match_reference(shift):
         assert rel_err(a.grad, b.grad) < 1e-4, name
 
 
+def test_torch_path_under_bf16_autocast_stays_close_and_trainable():
+    # Training runs the backbone under CPU bf16 autocast: SDPA then returns bf16 per group.
+    windows = window_index([(20, 24)], 1, shift=8)
+    inputs = [t.clone().requires_grad_() for t in random_inputs(windows.num_tokens, seed=3)]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = window_attention(*inputs[:3], windows, *inputs[3:], backend="torch")
+    ref = reference(*(t.detach() for t in inputs[:3]), windows, *(t.detach() for t in inputs[3:]), 16**-0.5)
+    assert out.dtype == torch.float32 and rel_err(out.detach(), ref) < 2e-2
+    out.sum().backward()
+    assert all(t.grad is not None and torch.isfinite(t.grad).all() for t in inputs)
+
+
 def test_bad_shapes_raise():
     windows = window_index([(16, 16)], 1)
     q, k, v, pad_k, pad_v = random_inputs(windows.num_tokens)

@@ -57,10 +57,10 @@ def load_labelled_groups(data_root=None) -> dict[str, list]:
             for name in datasets.DATASETS}
 
 
-def random_window(shape, masks, rng: np.random.Generator):
+def random_window(shape, masks, rng: np.random.Generator, whole_prob: float = 0.35):
     """A crop that zooms in on objects (or the whole image), so objects of many sizes appear."""
     h, w = shape
-    if rng.random() < 0.35:
+    if rng.random() < whole_prob:
         return 0, h, 0, w
     mask = masks[int(rng.integers(len(masks)))]
     ys, xs = np.nonzero(mask)
@@ -75,9 +75,9 @@ def random_window(shape, masks, rng: np.random.Generator):
     return y0, y0 + ch, x0, x0 + cw
 
 
-def make_view(image, masks, rng: np.random.Generator):
+def make_view(image, masks, rng: np.random.Generator, whole_prob: float = 0.35):
     """Augmented RGB uint8 view (long side 1024) and its object masks that are big and whole enough."""
-    y0, y1, x0, x1 = random_window(image.shape[:2], masks, rng)
+    y0, y1, x0, x1 = random_window(image.shape[:2], masks, rng, whole_prob)
     k, flip = int(rng.integers(0, 4)), bool(rng.random() < 0.5)
     rgb = photometric(to_rgb_uint8(flip_rotate(image[y0:y1, x0:x1], rng, k, flip), rng), rng)
     rgb = resize_long_side(rgb, CANVAS)

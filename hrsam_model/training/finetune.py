@@ -50,6 +50,7 @@ class FinetuneConfig:
     max_clicks: int = 10
     box_prob: float = 0.2
     synthetic_fraction: float = 0.2
+    whole_image_fraction: float = 0.7  # views of a whole image (objects at their inference scale)
     seed: int = 0
     threads: int = 2
     checkpoint_minutes: float = 4.0
@@ -126,7 +127,7 @@ def draw_crop(groups: dict, rng: np.random.Generator, cfg: FinetuneConfig):
         else:
             source = names[int(rng.integers(len(names)))]
             image, group_masks = groups[source][int(rng.integers(len(groups[source])))]
-            rgb, masks = make_view(image, group_masks, rng)
+            rgb, masks = make_view(image, group_masks, rng, cfg.whole_image_fraction)
         if masks:
             (y0, x0), side, inside = crop_around(rgb.shape[:2], masks, rng, cfg.crop, cfg.objects)
             if inside:
