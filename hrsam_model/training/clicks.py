@@ -35,6 +35,7 @@ from hrsam_model.evaluation import datasets
 from hrsam_model.evaluation.clicker import next_click
 from hrsam_model.transforms import prepare_input
 
+from . import loop
 from .images import flip_rotate, photometric, resize_long_side, synthetic_shapes, to_rgb_uint8
 from .losses import binary_iou, normalized_focal_loss
 
@@ -300,8 +301,6 @@ def train(views_dir: Path, out: Path, cfg: ClickConfig, decoder_init: Path | Non
 
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "checkpoint.pt"
     if model is None:
         model = build_model(cfg.model)
         if decoder_init is not None:
@@ -311,41 +310,17 @@ def train(views_dir: Path, out: Path, cfg: ClickConfig, decoder_init: Path | Non
     params = trainable_parameters(model)
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
-    step = 0
-    if resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        rng.bit_generator.state = state["rng"]
-        step = state["step"]
-        log(f"resumed at step {step}")
     views = load_views(views_dir) if views is None else views
-    start, last_save = time.time(), time.time()
-    with open(out / "log.jsonl", "a") as logf:
-        while step < cfg.steps:
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, cfg)
-            t0 = time.time()
-            loss, iou = click_step(model, optimizer, draw_batch(views, rng, cfg.batch), rng, cfg)
-            step += 1
-            record = {"step": step, "loss": round(loss, 5), "iou": round(iou, 4),
-                      "lr": optimizer.param_groups[0]["lr"], "sec": round(time.time() - t0, 2)}
-            logf.write(json.dumps(record) + "\n")
-            logf.flush()
-            if step % 10 == 0 or step == 1:
-                log(" ".join(f"{k}={v}" for k, v in record.items()))
-            stop = (cfg.max_minutes and (time.time() - start) / 60 >= cfg.max_minutes) or step == cfg.stop_step
-            if step == cfg.steps or stop or time.time() - last_save > 60 * cfg.checkpoint_minutes:
-                tmp = ckpt_path.with_suffix(".tmp")
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                            "config": asdict(cfg), "rng": rng.bit_generator.state}, tmp)
-                tmp.replace(ckpt_path)
-                last_save = time.time()
-            if stop:
-                log(f"stopping at step {step} (max_minutes)")
-                break
-    torch.save(model.state_dict(), out / "model.pt")
-    return model
+
+    def set_lr(step):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        return optimizer.param_groups[0]["lr"]
+
+    def step_fn():
+        return click_step(model, optimizer, draw_batch(views, rng, cfg.batch), rng, cfg)
+
+    return loop.run(model, optimizer, rng, cfg, out, step_fn, set_lr, resume, log)
 
 
 def main(argv=None):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -30,8 +29,9 @@ import torch.nn.functional as F
 
 from hrsam_model.transforms import prepare_input
 
-from .clicks import (CANVAS, MIN_OBJECT_PIXELS, Prompts, load_labelled_groups, make_view, simulate,
-                     synthetic_view)
+from . import loop
+from .clicks import (CANVAS, MIN_OBJECT_PIXELS, Prompts, load_labelled_groups, lr_at, make_view,
+                     simulate, synthetic_view)
 from .losses import binary_iou, normalized_focal_loss
 
 
@@ -56,14 +56,6 @@ class FinetuneConfig:
     checkpoint_minutes: float = 4.0
     max_minutes: float = 0.0
     stop_step: int = 0  # stop here with the schedule of `steps` (to replay a timed run)
-
-
-def lr_factor(step: int, cfg: FinetuneConfig) -> float:
-    if step < cfg.warmup:
-        return (step + 1) / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    floor = cfg.min_lr / cfg.lr
-    return floor + 0.5 * (1 - floor) * (1 + math.cos(math.pi * progress))
 
 
 def crop_around(shape, masks: list, rng: np.random.Generator, min_side: int, objects: int):
@@ -178,50 +170,23 @@ def train(init: Path | None, out: Path, cfg: FinetuneConfig, resume: bool = Fals
 
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "checkpoint.pt"
     if model is None:
         model = build_model(cfg.model)
         load_checkpoint(model, init)
     optimizer = make_optimizer(model, cfg)
     rng = np.random.default_rng(cfg.seed)
-    step = 0
-    if resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        rng.bit_generator.state = state["rng"]
-        step = state["step"]
-        log(f"resumed at step {step}")
     groups = load_labelled_groups(data_root) if groups is None else groups
-    start, last_save = time.time(), time.time()
-    with open(out / "log.jsonl", "a") as logf:
-        while step < cfg.steps:
-            factor = lr_factor(step, cfg)
-            for group in optimizer.param_groups:
-                group["lr"] = group["base_lr"] * factor
-            t0 = time.time()
-            loss, iou = finetune_step(model, optimizer, groups, rng, cfg)
-            step += 1
-            record = {"step": step, "loss": round(loss, 5), "iou": round(iou, 4),
-                      "lr": optimizer.param_groups[1]["lr"], "sec": round(time.time() - t0, 2)}
-            logf.write(json.dumps(record) + "\n")
-            logf.flush()
-            if step % 10 == 0 or step == 1:
-                log(" ".join(f"{k}={v}" for k, v in record.items()))
-            stop = (cfg.max_minutes and (time.time() - start) / 60 >= cfg.max_minutes) or step == cfg.stop_step
-            if step == cfg.steps or stop or time.time() - last_save > 60 * cfg.checkpoint_minutes:
-                tmp = ckpt_path.with_suffix(".tmp")
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                            "config": asdict(cfg), "rng": rng.bit_generator.state}, tmp)
-                tmp.replace(ckpt_path)
-                torch.save(model.state_dict(), out / "model.pt")
-                last_save = time.time()
-            if stop:
-                log(f"stopping at step {step}")
-                break
-    torch.save(model.state_dict(), out / "model.pt")
-    return model
+
+    def set_lr(step):
+        factor = lr_at(step, cfg) / cfg.lr  # warm-up + cosine, scaled per parameter group
+        for group in optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
+        return optimizer.param_groups[1]["lr"]
+
+    def step_fn():
+        return finetune_step(model, optimizer, groups, rng, cfg)
+
+    return loop.run(model, optimizer, rng, cfg, out, step_fn, set_lr, resume, log)
 
 
 def main(argv=None):
