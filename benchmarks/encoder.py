@@ -25,12 +25,13 @@ from hrsam_model import build_model  # noqa: E402
 
 def import_sam_encoder():
     """SAM's ImageEncoderViT without the package __init__ (it imports torchvision for its predictor)."""
-    spec = importlib.util.find_spec("segment_anything")
-    if spec is None:
-        return None
     if "segment_anything" not in sys.modules:
+        spec = importlib.util.find_spec("segment_anything")
+        if spec is None:
+            return None
         package = types.ModuleType("segment_anything")
         package.__path__ = list(spec.submodule_search_locations)
+        package.__spec__ = spec
         sys.modules["segment_anything"] = package
     from segment_anything.modeling.image_encoder import ImageEncoderViT
 
@@ -55,6 +56,14 @@ def count_gflops(fn):
     with counter:
         fn()
     return counter.get_total_flops() / 1e9
+
+
+def sam_meta_gflops(size):
+    """SAM's GFLOP counted on meta tensors (no memory), for sizes whose attention does not fit."""
+    with torch.device("meta"):
+        model = sam_vit_b(size)
+        x = torch.randn(1, 3, size, size)
+    return count_gflops(torch.no_grad()(lambda: model(x)))
 
 
 def main(argv=None):
@@ -86,6 +95,10 @@ def main(argv=None):
             except (MemoryError, RuntimeError) as error:  # e.g. SAM's global attention at 2048 px
                 print(f"{name} at {size} px did not run: {type(error).__name__}: {str(error)[:120]}")
                 del model
+                if name == "sam_vit_b":
+                    gflop = sam_meta_gflops(size)
+                    print(f"  it needs {gflop:.0f} GFLOP (counted on meta tensors): at least "
+                          f"{gflop / roof:.1f} s at this machine's matmul rate")
                 continue
             peak = peak_memory_gib()
             if name == "sam_vit_b":
