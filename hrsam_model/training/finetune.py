@@ -1,6 +1,6 @@
 """Stage 2, end to end: click training with the backbone unfrozen (HRSAM trains it in stage 2 too).
 
-  python -m hrsam_model.training.finetune --init hrsam_model/weights/hrsam_tiny.safetensors \
+  python -m hrsam_model.training.finetune --init runs/stage2a/hrsam_tiny.safetensors \
       --out runs/finetune --max-minutes 65
 
 Same data, click simulation and loss as `clicks.py` (views of the TRAIN splits + synthetic shapes,
