@@ -98,14 +98,12 @@ class SliceEngine:
             r0, c0, r1, c1 = prompts.box
             (y0, x0), (y1, x1) = to_region(region, r0, c0), to_region(region, r1, c1)
             box = np.array([x0, y0, x1, y1], np.float32)
-        # HRSAM is trained and evaluated on mask token 0 only (single-mask mode); SAM's
-        # multimask tokens are not click-trained in our model, so never pick among them.
-        multimask = False
         with self._lock:
             embedding, _ = self.embedding(key, region)
             self.predictor.set_embedding(embedding)
-            answer = self.predictor.predict(points=points, labels=labels, box=box,
-                                            mask_input=mask_input, multimask=multimask)
+            # single-mask mode (mask token 0), as HRSAM is trained and evaluated; SAM's multimask
+            # tokens are not click-trained in our model, so never pick among them
+            answer = self.predictor.predict(points=points, labels=labels, box=box, mask_input=mask_input)
         shape = self.layout.slice_shape(key)
         logits = np.asarray(answer.logits, np.float32)
         coarse = np.asarray(answer.mask, bool)

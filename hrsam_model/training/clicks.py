@@ -191,14 +191,20 @@ class Prompts:
     mask_input: torch.Tensor | None
 
 
-def decode(model, emb, prompts: Prompts):
+def prompt_tensors(prompts: Prompts, origin=(0, 0)):
+    """(points (1, N, 2), labels (1, N), boxes (1, 4)) tensors, None where absent, shifted by origin (y, x)."""
+    oy, ox = origin
     points = labels = boxes = None
     if prompts.points:
-        points = torch.tensor([prompts.points], dtype=torch.float32)
+        points = torch.tensor([prompts.points], dtype=torch.float32) + torch.tensor([ox, oy], dtype=torch.float32)
         labels = torch.tensor([prompts.labels], dtype=torch.float32)
     if prompts.box is not None:
-        boxes = torch.tensor(prompts.box[None], dtype=torch.float32)
-    logits, _ = model.decode(emb, points, labels, boxes, prompts.mask_input)
+        boxes = torch.tensor(prompts.box[None], dtype=torch.float32) + torch.tensor([ox, oy, ox, oy], dtype=torch.float32)
+    return points, labels, boxes
+
+
+def decode(model, emb, prompts: Prompts):
+    logits, _ = model.decode(emb, *prompt_tensors(prompts), prompts.mask_input)
     return logits
 
 

@@ -31,7 +31,7 @@ from hrsam_model.transforms import prepare_input
 
 from . import loop
 from .clicks import (CANVAS, MIN_OBJECT_PIXELS, Prompts, load_labelled_groups, lr_at, make_view,
-                     simulate, synthetic_view)
+                     prompt_tensors, simulate, synthetic_view)
 from .losses import binary_iou, normalized_focal_loss
 
 
@@ -93,13 +93,7 @@ def decode_in_canvas(model, emb, prompts: Prompts, origin):
     neck = model.neck
     oy, ox = origin
     grid = tuple(emb.shape[-2:])
-    points = labels = boxes = None
-    if prompts.points:
-        points = torch.tensor([prompts.points], dtype=torch.float32) + torch.tensor([ox, oy], dtype=torch.float32)
-        labels = torch.tensor([prompts.labels], dtype=torch.float32)
-    if prompts.box is not None:
-        boxes = torch.tensor(prompts.box[None], dtype=torch.float32) + torch.tensor([ox, oy, ox, oy], dtype=torch.float32)
-    sparse, _ = neck(neck.image_embed_size, points, labels, boxes, None)
+    sparse, _ = neck(neck.image_embed_size, *prompt_tensors(prompts, origin), None)
     if prompts.mask_input is not None:
         dense = neck.mask_downscaling(prompts.mask_input)
     else:
@@ -142,7 +136,6 @@ def finetune_step(model, optimizer, groups, rng, cfg: FinetuneConfig):
         loss = 0.0
         for gt in inside:
             prompts = simulate(model, emb.detach(), gt, rng, cfg.max_clicks, cfg.box_prob, decode_fn=decode_fn)
-            model.train()
             logits = decode_fn(model, emb, prompts)
             up = F.interpolate(logits, size=(side, side), mode="bilinear", align_corners=False)
             up = up[..., : gt.shape[0], : gt.shape[1]]

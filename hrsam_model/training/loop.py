@@ -63,5 +63,4 @@ def run(model, optimizer, rng, cfg, out: Path, step_fn, set_lr, resume: bool = F
             if stop:
                 log(f"stopping at step {step} ({'max_minutes' if timed_out else 'stop_step'})")
                 break
-    torch.save(model.state_dict(), out / "model.pt")
-    return model
+    return model  # out/model.pt was written with the last checkpoint
