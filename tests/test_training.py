@@ -230,6 +230,21 @@ def test_decoding_a_window_in_the_canvas_frame_equals_decoding_the_canvas():
         assert not torch.allclose(a, b)  # the frame matters (the first try got it wrong)
 
 
+def test_decoding_in_a_2048_canvas_matches_inference_at_2048():
+    model = tiny_model().eval()
+    emb = torch.randn(1, 256, 128, 128)  # the grid of a 2048 px input
+    prompts = clicks.Prompts([[1500.0, 300.0], [200.0, 1800.0]], [1, 0], None, None)
+    with torch.no_grad():
+        whole = clicks.decode(model, emb, prompts)
+        window = finetune.decode_in_canvas(model, emb, prompts, origin=(0, 0), canvas=2048)
+        assert torch.allclose(window, whole, atol=1e-5)
+        # the same top-left window read as part of a 1024 canvas is a different frame
+        corner = emb[..., :64, :64]
+        near = clicks.Prompts([[500.0, 300.0]], [1], None, None)
+        large = finetune.decode_in_canvas(model, corner, near, origin=(0, 0), canvas=2048)
+        assert not torch.allclose(large, finetune.decode_in_canvas(model, corner, near, origin=(0, 0)))
+
+
 def test_finetune_trains_the_backbone_and_resumes(tmp_path):
     model = tiny_model()
     before = {n: p.detach().clone() for n, p in model.backbone.named_parameters()}

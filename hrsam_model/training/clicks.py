@@ -76,18 +76,18 @@ def random_window(shape, masks, rng: np.random.Generator, whole_prob: float = 0.
     return y0, y0 + ch, x0, x0 + cw
 
 
-def make_view(image, masks, rng: np.random.Generator, whole_prob: float = 0.35):
-    """Augmented RGB uint8 view (long side 1024) and its object masks that are big and whole enough."""
+def make_view(image, masks, rng: np.random.Generator, whole_prob: float = 0.35, canvas: int = CANVAS):
+    """Augmented RGB uint8 view (long side `canvas`) and its object masks that are big and whole enough."""
     y0, y1, x0, x1 = random_window(image.shape[:2], masks, rng, whole_prob)
     k, flip = int(rng.integers(0, 4)), bool(rng.random() < 0.5)
     rgb = photometric(to_rgb_uint8(flip_rotate(image[y0:y1, x0:x1], rng, k, flip), rng), rng)
-    rgb = resize_long_side(rgb, CANVAS)
+    rgb = resize_long_side(rgb, canvas)
     out_masks = []
     for mask in masks:
         inside = mask[y0:y1, x0:x1]
         if inside.sum() < 0.7 * mask.sum():  # mostly cut off: not a fair target
             continue
-        m = resize_long_side(flip_rotate(inside.astype(np.uint8), rng, k, flip), CANVAS, order=0) > 0
+        m = resize_long_side(flip_rotate(inside.astype(np.uint8), rng, k, flip), canvas, order=0) > 0
         if m.sum() >= MIN_OBJECT_PIXELS:
             out_masks.append(m)
     return rgb, out_masks

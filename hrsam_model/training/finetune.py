@@ -51,6 +51,8 @@ class FinetuneConfig:
     box_prob: float = 0.2
     synthetic_fraction: float = 0.2
     whole_image_fraction: float = 0.7  # views of a whole image (objects at their inference scale)
+    large_canvas_fraction: float = 0.0  # labelled views on a 2048 canvas (inference at 2048 px)
+    large_canvas_max_crop: int = 1024  # window cap there, to bound the backward's cost
     seed: int = 0
     threads: int = 2
     checkpoint_minutes: float = 4.0
@@ -58,8 +60,9 @@ class FinetuneConfig:
     stop_step: int = 0  # stop here with the schedule of `steps` (to replay a timed run)
 
 
-def crop_around(shape, masks: list, rng: np.random.Generator, min_side: int, objects: int):
-    """A square window of the 1024 canvas around one drawn object.
+def crop_around(shape, masks: list, rng: np.random.Generator, min_side: int, objects: int,
+                max_side: int = CANVAS):
+    """A square window of the canvas (at most `max_side`) around one drawn object.
 
     shape: the view's (h, w) at the canvas' top-left. Returns ((y0, x0), side, [object masks]):
     origin and side on the 16 px grid, masks cut to the window's part inside the view (the rest is
@@ -70,7 +73,7 @@ def crop_around(shape, masks: list, rng: np.random.Generator, min_side: int, obj
     ys, xs = np.nonzero(target)
     extent = max(np.ptp(ys), np.ptp(xs)) + 1
     side = int(math.ceil(extent * rng.uniform(1.2, 2.0) / 16) * 16)
-    side = int(np.clip(side, min_side, CANVAS))
+    side = int(np.clip(side, min_side, max_side))
     y0 = int(np.clip(ys.mean() - side * rng.uniform(0.3, 0.7), 0, max(0, h - side))) // 16 * 16
     x0 = int(np.clip(xs.mean() - side * rng.uniform(0.3, 0.7), 0, max(0, w - side))) // 16 * 16
     vh, vw = min(side, h - y0), min(side, w - x0)
@@ -85,54 +88,59 @@ def crop_around(shape, masks: list, rng: np.random.Generator, min_side: int, obj
     return (y0, x0), side, inside
 
 
-def decode_in_canvas(model, emb, prompts: Prompts, origin):
+def decode_in_canvas(model, emb, prompts: Prompts, origin, canvas: int = CANVAS):
     """Mask token 0 logits (1, 1, 4g, 4g) for a window of the canvas at `origin` (pixels, 16 px grid).
 
     Points and boxes are window pixels; they are moved to canvas pixels, the image PE is cut from
-    the canvas' 64x64 PE, the previous logits (window frame) go through mask_downscaling."""
+    the canvas' PE (made as inference makes it for that canvas), the previous logits (window frame)
+    go through mask_downscaling."""
     neck = model.neck
     oy, ox = origin
     grid = tuple(emb.shape[-2:])
-    sparse, _ = neck(neck.image_embed_size, *prompt_tensors(prompts, origin), None)
+    canvas_grid = (canvas // model.patch_size, canvas // model.patch_size)
+    sparse, _ = neck(canvas_grid, *prompt_tensors(prompts, origin), None)
     if prompts.mask_input is not None:
         dense = neck.mask_downscaling(prompts.mask_input)
     else:
         dense = neck.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, *grid)
     ty, tx = oy // model.patch_size, ox // model.patch_size
-    pe = neck.image_pe(neck.image_embed_size)[..., ty:ty + grid[0], tx:tx + grid[1]]
+    pe = neck.image_pe(canvas_grid)[..., ty:ty + grid[0], tx:tx + grid[1]]
     logits, _ = model.decode_head(emb, pe, sparse, dense)
     return logits[:, :1]
 
 
 def draw_crop(groups: dict, rng: np.random.Generator, cfg: FinetuneConfig):
-    """-> (window of the normalised canvas (1, 3, side, side), origin, side, [object masks])."""
+    """-> (window of the normalised canvas (1, 3, side, side), origin, side, [object masks], canvas)."""
     names = list(groups)
     while True:
+        canvas, max_side = CANVAS, CANVAS
         if not names or rng.random() < cfg.synthetic_fraction:
             rgb, masks = synthetic_view(rng)
         else:
             source = names[int(rng.integers(len(names)))]
             image, group_masks = groups[source][int(rng.integers(len(groups[source])))]
-            rgb, masks = make_view(image, group_masks, rng, cfg.whole_image_fraction)
+            if rng.random() < cfg.large_canvas_fraction:
+                canvas, max_side = 2 * CANVAS, cfg.large_canvas_max_crop
+            rgb, masks = make_view(image, group_masks, rng, cfg.whole_image_fraction, canvas)
         if masks:
-            (y0, x0), side, inside = crop_around(rgb.shape[:2], masks, rng, cfg.crop, cfg.objects)
+            (y0, x0), side, inside = crop_around(rgb.shape[:2], masks, rng, cfg.crop, cfg.objects, max_side)
             if inside:
-                canvas, _ = prepare_input(rgb.astype(np.float32), CANVAS)
-                return canvas[..., y0:y0 + side, x0:x0 + side], (y0, x0), side, inside
+                x, _ = prepare_input(rgb.astype(np.float32), canvas)
+                return x[..., y0:y0 + side, x0:x0 + side], (y0, x0), side, inside, canvas
 
 
 def finetune_step(model, optimizer, groups, rng, cfg: FinetuneConfig):
     """One optimiser step over cfg.batch windows; returns (loss, mean IoU of the final forwards)."""
     crops = [draw_crop(groups, rng, cfg) for _ in range(cfg.batch)]
-    count = sum(len(inside) for *_, inside in crops)
+    count = sum(len(crop[3]) for crop in crops)
     model.train()
     optimizer.zero_grad(set_to_none=True)
     total, ious = 0.0, []
-    for x, origin, side, inside in crops:
+    for x, origin, side, inside, canvas in crops:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             emb = model.encode(x)
         emb = emb.float()
-        decode_fn = partial(decode_in_canvas, origin=origin)
+        decode_fn = partial(decode_in_canvas, origin=origin, canvas=canvas)
         loss = 0.0
         for gt in inside:
             prompts = simulate(model, emb.detach(), gt, rng, cfg.max_clicks, cfg.box_prob, decode_fn=decode_fn)
