@@ -2,10 +2,11 @@
 
 A click's cost after the embedding exists: `model.decode` (points + the previous low-res logits)
 and `logits_to_image` onto a slide-shaped image (4:3, the long side equal to the target size, so
-a quarter of the square canvas is padding). The baseline is the official evaluation's order
-(upsample the logits to the whole canvas, crop, resize), run in the same process.
+a quarter of the square canvas is padding). Baselines, run in the same process on the same
+weights: SAM's literal mask-decoder order (the restatement in tests/official_reference.py) and
+the official evaluation's logits order (upsample to the whole canvas, crop, resize).
 
-    python benchmarks/decoder.py --sizes 1024 2048 4096 --repeats 9
+    python benchmarks/decoder.py --sizes 1024 2048 4096 --clicks 2 10 --repeats 9
 """
 import argparse
 import sys
@@ -20,6 +21,9 @@ from common import machine_description, median_seconds, print_table  # noqa: E40
 from hrsam_model import build_model  # noqa: E402
 from hrsam_model.transforms import logits_to_image  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
+from official_reference import decode_head_forward  # noqa: E402
+
 
 def official_order(low_res, target_size, resized, image_shape):
     x = F.interpolate(low_res, size=(target_size, target_size), mode="bilinear", align_corners=False)
@@ -33,6 +37,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="hrsam_tiny")
     parser.add_argument("--sizes", nargs="+", type=int, default=[1024, 2048, 4096])
+    parser.add_argument("--clicks", nargs="+", type=int, default=[2, 10])
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
@@ -43,21 +48,33 @@ def main(argv=None):
     for size in args.sizes:
         grid = size // 16
         embedding = torch.randn(1, 256, grid, grid, device=device)
-        points = torch.tensor([[[0.3 * size, 0.2 * size], [0.5 * size, 0.4 * size]]], device=device)
-        labels = torch.tensor([[1.0, 0.0]], device=device)
         resized = (size * 3 // 4, size)
         image_shape = resized
-        with torch.inference_mode():
-            previous, _ = model.decode(embedding, points, labels)
-            decode = median_seconds(lambda: model.decode(embedding, points, labels, mask_input=previous),
-                                    args.repeats)
-            ours = median_seconds(lambda: logits_to_image(previous, size, resized, image_shape) > 0,
-                                  args.repeats)
-            base = median_seconds(lambda: official_order(previous, size, resized, image_shape) > 0,
-                                  args.repeats)
-        rows.append([size, f"{1000 * decode:.0f}", f"{1000 * ours:.0f}", f"{1000 * base:.0f}",
-                     f"{base / ours:.2f}x", f"{1000 * (decode + ours):.0f}"])
-    print_table(["px", "decode ms", "to image ms", "official order ms", "speed-up", "ms per click"], rows)
+        for clicks in args.clicks:
+            gen = torch.Generator().manual_seed(clicks)
+            points = (torch.rand(1, clicks, 2, generator=gen) * size).to(device)
+            labels = (torch.arange(clicks) % 2 == 0).float()[None].to(device)  # alternate +/-
+            with torch.inference_mode():
+                previous, _ = model.decode(embedding, points, labels)
+                decode = median_seconds(lambda: model.decode(embedding, points, labels, mask_input=previous),
+                                        args.repeats)
+                sam_order = median_seconds(lambda: sam_order_decode(model, embedding, points, labels, previous),
+                                           args.repeats)
+                ours = median_seconds(lambda: logits_to_image(previous, size, resized, image_shape) > 0,
+                                      args.repeats)
+                base = median_seconds(lambda: official_order(previous, size, resized, image_shape) > 0,
+                                      args.repeats)
+            rows.append([size, clicks, f"{1000 * decode:.0f}", f"{1000 * sam_order:.0f}",
+                         f"{sam_order / decode:.2f}x", f"{1000 * ours:.0f}", f"{1000 * base:.0f}",
+                         f"{base / ours:.2f}x", f"{1000 * (decode + ours):.0f}"])
+    print_table(["px", "clicks", "decode ms", "SAM order ms", "speed-up", "to image ms", "official order ms",
+                 "speed-up", "ms per click"], rows)
+
+
+def sam_order_decode(model, embedding, points, labels, previous):
+    grid = tuple(embedding.shape[-2:])
+    sparse, dense = model.neck(grid, points, labels, None, previous)
+    return decode_head_forward(model.decode_head, embedding, model.neck.image_pe(grid), sparse, dense)
 
 
 if __name__ == "__main__":

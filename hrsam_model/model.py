@@ -48,10 +48,7 @@ class HRSAM(nn.Module):
             raise ValueError("points need labels")
         embed_size = tuple(embedding.shape[-2:])
         sparse, dense = self.neck(embed_size, points, labels, boxes, mask_input)
-        logits, iou = self.decode_head(embedding, self.neck.image_pe(embed_size), sparse, dense)
-        if multimask:
-            return logits, iou
-        return logits[:, :1], iou[:, :1]
+        return self.decode_head(embedding, self.neck.image_pe(embed_size), sparse, dense, multimask)
 
     def forward(self, x, points=None, labels=None, boxes=None, mask_input=None, multimask=False):
         return self.decode(self.encode(x), points, labels, boxes, mask_input, multimask)

@@ -155,3 +155,46 @@ def backbone_forward(bb, x):
     out = bb.out_conv[0](out)
     return F.layer_norm(out.permute(0, 2, 3, 1), (out.shape[1],), bb.out_conv[2].weight,
                         bb.out_conv[2].bias, eps=1e-5).permute(0, 3, 1, 2)
+
+
+# ------------------------------------------------------------------------------ mask decoder
+def _attention(attn, q, k, v):
+    """SAM's decoder Attention: project, split heads, softmax(q k^T / sqrt(d)) v, merge, project."""
+    def heads(x):
+        b, n, c = x.shape
+        return x.reshape(b, n, attn.num_heads, c // attn.num_heads).transpose(1, 2)
+
+    q, k, v = heads(attn.q_proj(q)), heads(attn.k_proj(k)), heads(attn.v_proj(v))
+    weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)
+    return attn.out_proj((weights @ v).transpose(1, 2).flatten(2))
+
+
+def decode_head_forward(head, image_embed, image_pe, sparse, dense):
+    """SAM's MaskDecoder.predict_masks, step by step: all mask tokens, (B, 4, 4h, 4w) and (B, 4)."""
+    b = sparse.shape[0]
+    tokens = torch.cat([head.iou_token.weight, head.mask_tokens.weight])[None].expand(b, -1, -1)
+    tokens = torch.cat([tokens, sparse], dim=1)
+    src = image_embed.expand(b, -1, -1, -1) + dense
+    _, c, h, w = src.shape
+    keys = src.flatten(2).permute(0, 2, 1)
+    key_pe = image_pe.expand(b, -1, -1, -1).flatten(2).permute(0, 2, 1)
+    queries = tokens
+    for i, layer in enumerate(head.transformer.layers):
+        if i == 0:
+            queries = _attention(layer.self_attn, queries, queries, queries)
+        else:
+            q = queries + tokens
+            queries = queries + _attention(layer.self_attn, q, q, queries)
+        queries = layer.norm1(queries)
+        q, k = queries + tokens, keys + key_pe
+        queries = layer.norm2(queries + _attention(layer.cross_attn_token_to_image, q, k, keys))
+        queries = layer.norm3(queries + layer.mlp(queries))
+        q, k = queries + tokens, keys + key_pe
+        keys = layer.norm4(keys + _attention(layer.cross_attn_image_to_token, k, q, queries))
+    final = head.transformer
+    q, k = queries + tokens, keys + key_pe
+    queries = final.norm_final_attn(queries + _attention(final.final_attn_token_to_image, q, k, keys))
+    upscaled = head.output_upscaling(keys.transpose(1, 2).reshape(b, c, h, w))
+    hyper = torch.stack([mlp(queries[:, 1 + i]) for i, mlp in enumerate(head.output_hypernetworks_mlps)], 1)
+    masks = (hyper @ upscaled.flatten(2)).reshape(b, -1, 4 * h, 4 * w)
+    return masks, head.iou_prediction_head(queries[:, 0])

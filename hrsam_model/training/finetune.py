@@ -105,8 +105,8 @@ def decode_in_canvas(model, emb, prompts: Prompts, origin, canvas: int = CANVAS)
         dense = neck.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, *grid)
     ty, tx = oy // model.patch_size, ox // model.patch_size
     pe = neck.image_pe(canvas_grid)[..., ty:ty + grid[0], tx:tx + grid[1]]
-    logits, _ = model.decode_head(emb, pe, sparse, dense)
-    return logits[:, :1]
+    logits, _ = model.decode_head(emb, pe, sparse, dense, multimask=False)
+    return logits
 
 
 def draw_crop(groups: dict, rng: np.random.Generator, cfg: FinetuneConfig):
