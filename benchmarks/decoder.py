@@ -3,7 +3,8 @@
 A click's cost after the embedding exists: `model.decode` (points + the previous low-res logits)
 and `logits_to_image` onto a slide-shaped image (4:3, the long side equal to the target size, so
 a quarter of the square canvas is padding). Baselines, run in the same process on the same
-weights: SAM's literal mask-decoder order (the restatement in tests/official_reference.py) and
+weights: SAM's literal mask-decoder order (the restatement in tests/official_reference.py, with the
+dense PE made per call as the official code does) and
 the official evaluation's logits order (upsample to the whole canvas, crop, resize).
 
     python benchmarks/decoder.py --sizes 1024 2048 4096 --clicks 2 10 --repeats 9
@@ -73,6 +74,7 @@ def main(argv=None):
 
 def sam_order_decode(model, embedding, points, labels, previous):
     grid = tuple(embedding.shape[-2:])
+    model.neck._pe_cache = None  # the official decoder makes its dense PE on every call
     sparse, dense = model.neck(grid, points, labels, None, previous)
     return decode_head_forward(model.decode_head, embedding, model.neck.image_pe(grid), sparse, dense)
 

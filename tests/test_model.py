@@ -115,6 +115,23 @@ def test_mask_decoder_equals_the_plain_sam_formulation(points):
     assert (grad - ref_grad).norm() / ref_grad.norm() < 1e-10  # stage-2 training goes through it too
 
 
+def test_kept_image_pe_follows_the_loaded_weights():
+    """The decoder's dense PE is kept between clicks; loading other weights must not reuse it."""
+    model = build_model("hrsam_tiny").eval()
+    other = perturbed(build_model("hrsam_tiny"), scale=0.5, seed=3).eval()
+    emb, pts, lbl = torch.randn(1, 256, 128, 128), torch.tensor([[[900.0, 1500.0]]]), torch.tensor([[1]])
+    with torch.inference_mode():
+        model.decode(emb, pts, lbl)  # fills the kept PE for the 128 grid
+        model.load_state_dict(other.state_dict())
+        after_load, _ = model.decode(emb, pts, lbl)
+        expected, _ = other.decode(emb, pts, lbl)
+    assert torch.allclose(after_load, expected, atol=1e-4)
+    model.train()  # a PE made under inference_mode still serves training
+    logits, _ = model.decode(emb.requires_grad_(), pts, lbl)
+    logits.sum().backward()
+    assert emb.grad is not None and emb.grad.abs().sum() > 0
+
+
 def test_decode_at_2048_uses_a_128_grid():
     model = build_model("hrsam_tiny")
     with torch.no_grad():
