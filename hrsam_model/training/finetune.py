@@ -12,7 +12,9 @@ the padded 1024 canvas that inference feeds the model. The decoder keeps the can
 are given in canvas pixels and the image PE is the window's part of the 64x64 PE, so the decoder
 sees exactly what it sees at inference for those tokens (a first try that let the window act as
 a small canvas of its own, with a resized PE, learned the wrong object scale and lost E. coli).
-Every window trains up to `--objects` objects on one encoder pass.
+Every window trains up to `--objects` objects on one encoder pass. With `--large-canvas-fraction`,
+that share of the labelled views is laid out on a 2048 px canvas instead (objects twice as large
+in tokens, the PE and clicks of a 2048 px input), as inference at `target_size=2048` sees them.
 """
 from __future__ import annotations
 
