@@ -20,6 +20,7 @@ class Attention(nn.Module):
         if inner % num_heads:
             raise ValueError(f"{num_heads} heads do not divide the inner width {inner}")
         self.num_heads = num_heads
+        self.head_dim = inner // num_heads
         self.q_proj = nn.Linear(dim, inner)
         self.k_proj = nn.Linear(dim, inner)
         self.v_proj = nn.Linear(dim, inner)
@@ -46,7 +47,7 @@ class Attention(nn.Module):
         b, t, _ = q.shape
         if not self._folds(t):
             return self.forward(q, k, v)
-        heads, head_dim = self.num_heads, self.q_proj.out_features // self.num_heads
+        heads, head_dim = self.num_heads, self.head_dim
         qh = self.q_proj(q).reshape(b, t, heads, head_dim) * head_dim**-0.5
         # q.(W k + b) = (W^T q).k + q.b; the q.b term is constant over keys, so softmax drops it
         q_in = torch.einsum("bthj,hjc->bhtc", qh, self._per_head(self.k_proj.weight)).flatten(1, 2)
@@ -62,7 +63,7 @@ class Attention(nn.Module):
         b, t, _ = k.shape
         if not self._folds(t):
             return residual + self.forward(q, k, v)
-        heads, head_dim = self.num_heads, self.q_proj.out_features // self.num_heads
+        heads, head_dim = self.num_heads, self.head_dim
         kh = self.k_proj(k).reshape(b, t, heads, head_dim) * head_dim**-0.5
         # (W q + b).k = q.(W^T k) + b.k: the image queries meet the keys in the input width
         k_in = torch.einsum("bthj,hjc->bcht", kh, self._per_head(self.q_proj.weight)).flatten(2)

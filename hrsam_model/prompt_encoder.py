@@ -67,7 +67,7 @@ class PromptEncoder(nn.Module):
             nn.Conv2d(mask_in_dim, embed_dim, kernel_size=1),
         )
         self.no_mask_embed = nn.Embedding(1, embed_dim)
-        self._pe_cache = None  # (key, image PE) of the last grid asked for; see image_pe
+        self._pe_cache = None  # (Fourier matrix, its version, grid, image PE) of the last call
 
     def image_pe(self, embed_size):
         """Dense PE: always made on the 64x64 training grid, then resized (as official).
@@ -77,17 +77,17 @@ class PromptEncoder(nn.Module):
         (a load, a cast or a move makes a fresh one). It is channels-last, so the decoder's
         token-major view of it needs no copy. Treat it as read-only."""
         gaussian = self.pos_embed_layer.positional_encoding_gaussian_matrix
-        key = (gaussian, gaussian._version, tuple(embed_size))
+        size = tuple(embed_size)
         cached = self._pe_cache
-        if cached is not None and cached[0][0] is key[0] and cached[0][1:] == key[1:]:
-            return cached[1]
+        if cached is not None and cached[0] is gaussian and cached[1:3] == (gaussian._version, size):
+            return cached[3]
         # a plain tensor even under inference_mode, so training can use it after a prediction
         with torch.inference_mode(False), torch.no_grad():
             pe = self.pos_embed_layer.grid(self.image_embed_size)[None]
-            if tuple(pe.shape[-2:]) != tuple(embed_size):
-                pe = F.interpolate(pe, size=tuple(embed_size), mode="bilinear", align_corners=False)
+            if tuple(pe.shape[-2:]) != size:
+                pe = F.interpolate(pe, size=size, mode="bilinear", align_corners=False)
             pe = pe.contiguous(memory_format=torch.channels_last)
-        self._pe_cache = (key, pe)
+        self._pe_cache = (gaussian, gaussian._version, size, pe)
         return pe
 
     def _embed_points(self, points, labels, image_size, pad):
