@@ -48,6 +48,8 @@ def parse_args(argv=None):
     parser.add_argument("--max-instances", type=int, help="deterministic subset per dataset")
     parser.add_argument("--clicks", type=int, default=20)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--all-pieces", action="store_true",
+                        help="score the model's whole mask, not only the pieces holding a positive click")
     return parser.parse_args(argv)
 
 
@@ -58,7 +60,7 @@ def main(argv=None):
     if args.model.lower() != "none":
         for size in args.sizes:
             label, predictor, weights = load_model_predictor(
-                args.model, size, args.checkpoint, args.untrained, args.device
+                args.model, size, args.checkpoint, args.untrained, args.device, args.all_pieces
             )
             methods.append((label, predictor, True))
         notes.append(f"model weights: {weights}" + ("  (RANDOM: numbers measure nothing)" if args.untrained else ""))

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from .device import resolve_device
+from .postprocess import keep_clicked_pieces
 from .transforms import (
     TARGET_SIZES, box_to_model, check_image, logits_to_image, points_to_model,
     prepare_input, to_display_range,
@@ -44,9 +45,13 @@ class Predictor:
     >>> pred.set_image(image)
     >>> res = pred.predict(points=[[120, 80]], labels=[1])
     >>> res = pred.predict(points=[[120, 80], [140, 60]], labels=[1, 0], mask_input=res.logits)
+
+    clicked_pieces_only: with clicks and no box, keep only the connected pieces of the mask that
+    hold a positive click (`hrsam_model.postprocess`); False returns the decoder's mask as it is
+    (the official output). The logits fed back are the decoder's own either way.
     """
 
-    def __init__(self, model, device=None, target_size=1024, cache_size=4):
+    def __init__(self, model, device=None, target_size=1024, cache_size=4, clicked_pieces_only=True):
         if int(target_size) not in TARGET_SIZES:
             raise ValueError(f"target_size must be one of {TARGET_SIZES}, got {target_size}")
         self.device = resolve_device(device)
@@ -55,6 +60,7 @@ class Predictor:
         self._cache = OrderedDict()
         self._cache_size = cache_size
         self._embedding = None
+        self.clicked_pieces_only = bool(clicked_pieces_only)
 
     # ----- image -----------------------------------------------------------------------
     @torch.no_grad()
@@ -127,15 +133,17 @@ class Predictor:
             kwargs["mask_input"] = torch.as_tensor(prev, dtype=torch.float32, device=dev)[None]
         low_res, iou = self.model.decode(emb.features, multimask=multimask, **kwargs)
         full = logits_to_image(low_res, emb.target_size, emb.resized_shape, emb.image_shape)
+        masks = full[0].cpu().numpy() > 0
+        if self.clicked_pieces_only and pts is not None and bx is None:  # a box already says where
+            masks = np.stack([keep_clicked_pieces(m, pts, lbl) for m in masks])
         if not multimask:
-            return Prediction(full[0, 0].cpu().numpy() > 0, low_res[0].float().cpu().numpy(),
-                              float(iou[0, 0]))
+            return Prediction(masks[0], low_res[0].float().cpu().numpy(), float(iou[0, 0]))
         # tokens 1..3 are SAM's multimask outputs; the best by predicted IoU is the main one
         ious = iou[0, 1:].float().cpu().numpy()
         best = int(np.argmax(ious)) + 1
         return Prediction(
-            full[0, best].cpu().numpy() > 0, low_res[0, best : best + 1].float().cpu().numpy(),
-            float(iou[0, best]), masks=full[0, 1:].cpu().numpy() > 0, ious=ious,
+            masks[best], low_res[0, best : best + 1].float().cpu().numpy(),
+            float(iou[0, best]), masks=masks[1:], ious=ious,
         )
 
     @staticmethod

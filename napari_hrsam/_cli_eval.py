@@ -56,7 +56,7 @@ def run_eval(args) -> int:
         model=None if args.no_model else args.model, datasets=names, split=args.split,
         data=args.data, data_root=args.data_root, target_size=args.target_size or 1024,
         baselines=baselines, max_instances=args.max_instances, num_clicks=args.clicks,
-        checkpoint=args.checkpoint, untrained=untrained,
+        checkpoint=args.checkpoint, untrained=untrained, all_pieces=args.all_pieces,
         device=None if args.device == "auto" else args.device,
         log=lambda line: print(line, file=sys.stderr, flush=True))
     print(text)

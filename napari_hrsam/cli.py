@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--target-size", type=int, default=None, choices=TARGET_SIZES,
                        metavar="N", help="model input size in pixels: 1024 (default), 2048, "
                                          "3072 or 4096; larger resolves finer detail, slower")
+    model.add_argument("--all-pieces", action="store_true",
+                       help="keep every piece of the predicted mask (the model's raw output); "
+                            "by default only the pieces holding a positive click are kept")
 
     parser = _Parser(prog="hrsam", description=__doc__.split("\n\n")[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])

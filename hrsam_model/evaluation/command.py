@@ -41,9 +41,14 @@ def make_baseline(name: str):
 
 
 def load_model_predictor(
-    model: str, target_size: int = 1024, checkpoint: str | None = None, untrained: bool = False, device=None
+    model: str, target_size: int = 1024, checkpoint: str | None = None, untrained: bool = False, device=None,
+    all_pieces: bool = False,
 ):
-    """(label, Predictor) for a named HRSAM model: bundled weights, a checkpoint, or random weights."""
+    """(label, Predictor) for a named HRSAM model: bundled weights, a checkpoint, or random weights.
+
+    all_pieces: score the decoder's whole mask (the official output) instead of the pieces that
+    hold a positive click (`hrsam_model.postprocess`, what the plugin shows).
+    """
     from hrsam_model import Predictor, build_model
 
     if untrained:
@@ -52,8 +57,9 @@ def load_model_predictor(
         network, weights = build_model(model, checkpoint=checkpoint), "checkpoint"
     else:
         network, weights = build_model(model, pretrained=True), "bundled"
-    label = f"{model}@{target_size}" + (" (RANDOM)" if untrained else "")
-    return label, Predictor(network, device=device, target_size=target_size), weights
+    label = f"{model}@{target_size}" + (" all pieces" if all_pieces else "") + (" (RANDOM)" if untrained else "")
+    predictor = Predictor(network, device=device, target_size=target_size, clicked_pieces_only=not all_pieces)
+    return label, predictor, weights
 
 
 def load_groups(
@@ -104,6 +110,7 @@ def run_evaluation(
     untrained: bool = False,
     device=None,
     log: Callable[[str], None] | None = None,
+    all_pieces: bool = False,
 ) -> str:
     """The tables (one per dataset; rows = methods) as text."""
     if num_clicks < 1:
@@ -112,7 +119,7 @@ def run_evaluation(
     methods = []
     notes = []
     if model and model.lower() != "none":
-        label, predictor, weights = load_model_predictor(model, target_size, checkpoint, untrained, device)
+        label, predictor, weights = load_model_predictor(model, target_size, checkpoint, untrained, device, all_pieces)
         methods.append((label, predictor))
         notes.append(f"{label}: {weights}, device {predictor.device}")
         if untrained:
@@ -152,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-instances", type=int, help="deterministic random subset per dataset")
     parser.add_argument("--clicks", type=int, default=20)
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: auto)")
+    parser.add_argument("--all-pieces", action="store_true",
+                        help="score the model's whole mask, not only the pieces holding a positive click")
     return parser
 
 
@@ -164,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             model=args.model, datasets=names, split=args.split, data=args.data, data_root=args.data_root,
             target_size=args.target_size, baselines=baselines, max_instances=args.max_instances,
             num_clicks=args.clicks, checkpoint=args.checkpoint, untrained=args.untrained, device=args.device,
+            all_pieces=args.all_pieces,
             log=lambda line: print(line, file=sys.stderr, flush=True),
         )
     except (ValueError, FileNotFoundError, ImportError) as error:

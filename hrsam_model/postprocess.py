@@ -1,0 +1,37 @@
+"""Keep only the parts of a predicted mask that the user's positive clicks touch.
+
+A click on one nucleus often lights up its look-alike neighbours too: the decoder answers "things
+like this" as well as "this thing". A user who clicks one object expects that object, so the
+predictor keeps the connected pieces of the mask that hold a positive click (8-connected, so a thin
+diagonal structure stays in one piece) and drops the rest. A second piece of a split object is kept
+by clicking it. Only the shown mask is filtered: the logits fed back with the next click stay the
+decoder's own (filtering them too was no better on the validation splits).
+"""
+import numpy as np
+from scipy import ndimage as ndi
+
+_EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+
+
+def keep_clicked_pieces(mask, points, labels):
+    """`mask` without the connected pieces that hold no positive click.
+
+    mask: (H, W) bool; points: (N, 2) (x, y) pixels on that grid; labels: N values (1 = positive).
+    The mask comes back unchanged when no positive click lies on it: with nothing to anchor to,
+    dropping everything would only hide what the model saw.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    positive = points[np.asarray(labels).reshape(-1) == 1]
+    if len(positive) == 0 or not mask.any():
+        return mask
+    cols = np.clip(np.rint(positive[:, 0]).astype(int), 0, mask.shape[1] - 1)
+    rows = np.clip(np.rint(positive[:, 1]).astype(int), 0, mask.shape[0] - 1)
+    pieces, count = ndi.label(mask, structure=_EIGHT_CONNECTED)
+    if count == 1:
+        return mask
+    kept = np.unique(pieces[rows, cols])
+    kept = kept[kept > 0]
+    if len(kept) == 0:
+        return mask
+    return pieces == kept[0] if len(kept) == 1 else np.isin(pieces, kept)

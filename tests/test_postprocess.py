@@ -1,0 +1,89 @@
+"""Only the pieces of a mask that the positive clicks touch are shown."""
+import numpy as np
+import torch
+
+from hrsam_model import Predictor
+from hrsam_model.postprocess import keep_clicked_pieces
+
+
+def two_blobs():
+    mask = np.zeros((40, 60), bool)
+    mask[5:15, 5:20] = True  # clicked object
+    mask[25:35, 40:55] = True  # look-alike elsewhere
+    return mask
+
+
+def test_only_the_clicked_piece_is_kept():
+    kept = keep_clicked_pieces(two_blobs(), points=[[10, 8]], labels=[1])
+    assert kept[5:15, 5:20].all() and not kept[25:35, 40:55].any()
+
+
+def test_each_positive_click_keeps_its_piece_and_negatives_keep_none():
+    mask = two_blobs()
+    assert np.array_equal(keep_clicked_pieces(mask, [[10, 8], [45, 30]], [1, 1]), mask)
+    assert not keep_clicked_pieces(mask, [[10, 8], [45, 30]], [1, 0])[25:35, 40:55].any()
+
+
+def test_diagonal_neighbours_are_one_piece():
+    mask = np.eye(20, dtype=bool)  # a thin diagonal line: 8-connected, not 4-connected
+    mask[0, 19] = True  # and one stray pixel
+    kept = keep_clicked_pieces(mask, [[0, 0]], [1])
+    assert kept[np.arange(20), np.arange(20)].all() and not kept[0, 19]
+
+
+def test_mask_without_a_clicked_piece_is_left_as_it_is():
+    mask = two_blobs()
+    assert np.array_equal(keep_clicked_pieces(mask, [[30, 2]], [1]), mask)  # click on background
+    assert np.array_equal(keep_clicked_pieces(mask, [[10, 8]], [0]), mask)  # negative clicks only
+    empty = np.zeros((40, 60), bool)
+    assert not keep_clicked_pieces(empty, [[10, 8]], [1]).any()
+
+
+class TwoBlobDecoder(torch.nn.Module):
+    """A stand-in model whose low-res logits always show the same two blobs."""
+
+    name = "two-blobs"
+
+    def encode(self, x):
+        return torch.zeros(1, 256, x.shape[-2] // 16, x.shape[-1] // 16)
+
+    def decode(self, features, multimask=False, **prompts):
+        side = features.shape[-1] * 4
+        low = torch.full((1, 4 if multimask else 1, side, side), -5.0)
+        low[..., 10:30, 10:30] = 5.0
+        low[..., 60:80, 60:80] = 5.0
+        return low, torch.zeros(1, low.shape[1])
+
+
+def test_predictor_shows_the_clicked_piece_and_feeds_back_the_raw_logits():
+    image = np.zeros((256, 256), np.uint8)  # 1024 canvas: low-res cell = 1 image pixel
+    on = Predictor(TwoBlobDecoder(), device="cpu")
+    off = Predictor(TwoBlobDecoder(), device="cpu", clicked_pieces_only=False)
+    for predictor in (on, off):
+        predictor.set_image(image)
+    shown = on.predict(points=[[20, 20]], labels=[1])
+    raw = off.predict(points=[[20, 20]], labels=[1])
+    assert shown.mask[12:28, 12:28].all() and not shown.mask[62:78, 62:78].any()
+    assert raw.mask[12:28, 12:28].all() and raw.mask[62:78, 62:78].all()
+    assert np.array_equal(shown.logits, raw.logits)
+    multi = on.predict(points=[[70, 70]], labels=[1], multimask=True)
+    assert multi.masks.shape == (3, 256, 256)
+    assert not multi.masks[:, 12:28, 12:28].any() and multi.masks[:, 62:78, 62:78].all()
+
+
+def test_a_box_prompt_keeps_every_piece():
+    predictor = Predictor(TwoBlobDecoder(), device="cpu")
+    predictor.set_image(np.zeros((256, 256), np.uint8))
+    boxed = predictor.predict(points=[[20, 20]], labels=[1], box=[0, 0, 100, 100])
+    assert boxed.mask[12:28, 12:28].all() and boxed.mask[62:78, 62:78].all()
+
+
+def test_all_pieces_option_reaches_the_evaluation_and_the_command_line():
+    from hrsam_model.evaluation.command import build_parser, load_model_predictor
+    from napari_hrsam.cli import build_parser as hrsam_parser
+
+    label, predictor, _ = load_model_predictor("hrsam_tiny", untrained=True, all_pieces=True)
+    assert not predictor.clicked_pieces_only and "all pieces" in label
+    assert load_model_predictor("hrsam_tiny", untrained=True)[1].clicked_pieces_only
+    assert build_parser().parse_args(["--dataset", "nuclei", "--all-pieces"]).all_pieces
+    assert hrsam_parser().parse_args(["segment", "x.tif", "--out", "m.tif", "--all-pieces"]).all_pieces
