@@ -10,6 +10,7 @@ import threading
 from collections import OrderedDict
 
 import numpy as np
+from scipy.ndimage import binary_dilation
 
 from .embedding_cache import EmbeddingCache
 from .region import choose_region, shrink, to_region
@@ -140,7 +141,8 @@ def paste_logits(logits: np.ndarray, coarse: np.ndarray, region: Region,
                  shape: tuple[int, int], canvas: int, resized: tuple[int, int]) -> SparseMask:
     """Like ``paste`` for a shrunk window, but thresholds the low-res logits bilinearly
     interpolated straight to slice pixels (smooth edges instead of blocks), only inside
-    the coarse mask's bounding box (plus a margin)."""
+    the coarse mask's bounding box (plus a margin) and next to the coarse mask, so pieces
+    the predictor dropped (``clicked_pieces_only``) do not come back from the logits."""
     small = SparseMask.from_dense(coarse)
     if small.empty:
         return SparseMask.from_dense(np.zeros((0, 0), bool), shape=shape)
@@ -152,6 +154,10 @@ def paste_logits(logits: np.ndarray, coarse: np.ndarray, region: Region,
     by_rows = _bilinear(rows, h, resized[0], canvas, low.shape[0])
     by_cols = _bilinear(cols, w, resized[1], canvas, low.shape[1])
     mask = (by_rows @ low @ by_cols.T) > 0
+    near = binary_dilation(coarse, structure=np.ones((3, 3), bool))
+    src_rows = np.minimum(((rows + 0.5) * oh / h).astype(np.intp), oh - 1)
+    src_cols = np.minimum(((cols + 0.5) * ow / w).astype(np.intp), ow - 1)
+    mask &= near[src_rows[:, None], src_cols[None, :]]
     top, left = region.box[:2]
     return SparseMask.from_dense(mask, offset=(top + rows[0], left + cols[0]), shape=shape)
 

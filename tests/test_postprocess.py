@@ -87,3 +87,21 @@ def test_all_pieces_option_reaches_the_evaluation_and_the_command_line():
     assert load_model_predictor("hrsam_tiny", untrained=True)[1].clicked_pieces_only
     assert build_parser().parse_args(["--dataset", "nuclei", "--all-pieces"]).all_pieces
     assert hrsam_parser().parse_args(["segment", "x.tif", "--out", "m.tif", "--all-pieces"]).all_pieces
+
+
+def test_a_shrunk_window_does_not_bring_dropped_pieces_back_from_the_logits():
+    from napari_hrsam.inference import paste_logits
+    from napari_hrsam.state import Region
+
+    # a 2048x2048 slice seen at 1024x1024: one low-res cell = 4 px of the 1024 grid = 8 slice px
+    logits = np.full((1, 256, 256), -5.0, np.float32)
+    logits[0, 10:20, 10:20] = 5.0  # the clicked piece
+    logits[0, 30:40, 30:40] = 5.0  # a second clicked piece: the box now spans...
+    logits[0, 10:20, 30:40] = 5.0  # ...a piece the predictor dropped
+    coarse = np.zeros((1024, 1024), bool)
+    coarse[40:80, 40:80] = True
+    coarse[120:160, 120:160] = True
+    region = Region(box=(0, 0, 2048, 2048), size=(1024, 1024))
+    mask = paste_logits(logits, coarse, region, (2048, 2048), 1024, (1024, 1024)).dense()
+    assert mask[90:150, 90:150].all() and mask[250:310, 250:310].all()
+    assert not mask[70:170, 230:330].any()  # the dropped piece (slice rows 80-160, columns 240-320)
