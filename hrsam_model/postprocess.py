@@ -27,11 +27,16 @@ def keep_clicked_pieces(mask, points, labels):
         return mask
     cols = np.clip(np.rint(positive[:, 0]).astype(int), 0, mask.shape[1] - 1)
     rows = np.clip(np.rint(positive[:, 1]).astype(int), 0, mask.shape[0] - 1)
-    pieces, count = ndi.label(mask, structure=_EIGHT_CONNECTED)
+    # label only the mask's bounding box: a small object in a large image stays cheap
+    (r0, r1), (c0, c1) = (np.flatnonzero(mask.any(axis=a))[[0, -1]] for a in (1, 0))
+    pieces, count = ndi.label(mask[r0 : r1 + 1, c0 : c1 + 1], structure=_EIGHT_CONNECTED)
     if count == 1:
         return mask
-    kept = np.unique(pieces[rows, cols])
+    inside = (rows >= r0) & (rows <= r1) & (cols >= c0) & (cols <= c1)
+    kept = np.unique(pieces[rows[inside] - r0, cols[inside] - c0])
     kept = kept[kept > 0]
     if len(kept) == 0:
         return mask
-    return pieces == kept[0] if len(kept) == 1 else np.isin(pieces, kept)
+    out = np.zeros_like(mask)
+    out[r0 : r1 + 1, c0 : c1 + 1] = pieces == kept[0] if len(kept) == 1 else np.isin(pieces, kept)
+    return out
