@@ -273,3 +273,24 @@ def test_export_round_trip(tmp_path):
         a = model.eval().encode(x)
         b = loaded.eval().encode(x)
     assert torch.allclose(a, b, atol=5e-2)
+
+
+def test_average_weights_is_the_mean_of_the_files(tmp_path):
+    first, second = tiny_model(), tiny_model()
+    with torch.no_grad():
+        for p in second.parameters():
+            p.add_(1.0)
+    paths = []
+    for i, model in enumerate((first, second)):
+        torch.save(model.state_dict(), tmp_path / f"m{i}.pt")
+        paths.append(tmp_path / f"w{i}.safetensors")
+        export.export(tmp_path / f"m{i}.pt", paths[-1], "hrsam_tiny", overrides=TINY)
+    mean = export.average_weights(paths, "hrsam_tiny", overrides=TINY)
+    a, b = (export.average_weights([p, p], "hrsam_tiny", overrides=TINY) for p in paths)
+    for key, value in mean.items():
+        if value.is_floating_point():
+            assert torch.allclose(value, (a[key] + b[key]) / 2)
+    name = next(n for n, _ in first.named_parameters())
+    assert torch.allclose(mean[name], first.state_dict()[name] + 0.5, atol=1e-2)  # fp16 storage
+    with pytest.raises(ValueError, match="two"):
+        export.average_weights(paths[:1], "hrsam_tiny", overrides=TINY)

@@ -2,6 +2,10 @@
 
     python -m hrsam_model.training.export --model-state runs/clicks/model.pt \
         --out hrsam_model/weights/hrsam_tiny.safetensors [--eval runs/eval.json --max-instances 40]
+    python -m hrsam_model.training.export --average A.safetensors B.safetensors --out F.safetensors
+
+--average writes the mean of the weights of several files of the same model (a "model soup"; it
+works for runs that continue one another, whose weights lie in one basin).
 
 Floats are stored as fp16 (the model computes in fp32/bf16 after loading). The file is read back
 through `hrsam_model.load_checkpoint` before the command reports success. With --eval the
@@ -18,16 +22,36 @@ from pathlib import Path
 import torch
 
 
-def export(model_state: Path, out: Path, model_name: str = "hrsam_tiny", metadata: dict | None = None,
+def average_weights(paths, model_name: str = "hrsam_tiny", overrides: dict | None = None) -> dict:
+    """The element-wise mean (fp32) of the float weights of checkpoint files of one model."""
+    from hrsam_model import build_model
+
+    if len(paths) < 2:
+        raise ValueError("--average needs at least two weight files")
+    states = [build_model(model_name, checkpoint=str(path), **(overrides or {})).state_dict() for path in paths]
+    mean = {}
+    for key, value in states[0].items():
+        if value.is_floating_point():
+            mean[key] = sum(state[key].float() for state in states) / len(states)
+        elif all(torch.equal(state[key], value) for state in states):
+            mean[key] = value
+        else:
+            raise ValueError(f"{key} differs between the files and cannot be averaged")
+    return mean
+
+
+def export(model_state, out: Path, model_name: str = "hrsam_tiny", metadata: dict | None = None,
            overrides: dict | None = None):
-    """Load a training state dict into `model_name`, save fp16 safetensors, verify it reloads.
+    """Load a training state dict (a path, or the dict) into `model_name`, save fp16 safetensors,
+    verify it reloads.
 
     `overrides` changes backbone fields (tests use a tiny configuration)."""
     from hrsam_model import build_model, load_checkpoint, save_checkpoint
 
     overrides = overrides or {}
     model = build_model(model_name, **overrides)
-    state = torch.load(model_state, map_location="cpu", weights_only=True)
+    state = model_state if isinstance(model_state, dict) else torch.load(model_state, map_location="cpu",
+                                                                          weights_only=True)
     model.load_state_dict(state, strict=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(model, out, dtype=torch.float16, metadata={k: str(v) for k, v in (metadata or {}).items()})
@@ -61,7 +85,10 @@ def evaluate_val(model, max_instances: int | None, num_clicks: int = 20, target_
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m hrsam_model.training.export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-state", type=Path, required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model-state", type=Path, help="a training run's model.pt")
+    source.add_argument("--average", type=Path, nargs="+", metavar="WEIGHTS",
+                        help="weight files of the same model to average")
     parser.add_argument("--out", type=Path, default=Path("hrsam_model/weights/hrsam_tiny.safetensors"))
     parser.add_argument("--model", default="hrsam_tiny")
     parser.add_argument("--eval", type=Path, default=None, help="write validation figures to this JSON file")
@@ -70,7 +97,12 @@ def main(argv=None):
     parser.add_argument("--target-size", type=int, default=1024)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    model = export(args.model_state, args.out, args.model, {"source": str(args.model_state)})
+    if args.average:
+        state = average_weights(args.average, args.model)
+        source = "mean of " + ", ".join(str(path) for path in args.average)
+    else:
+        state, source = args.model_state, str(args.model_state)
+    model = export(state, args.out, args.model, {"source": source})
     print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.1f} MiB)")
     if args.eval is not None:
         report = evaluate_val(model.eval(), args.max_instances, args.num_clicks, args.target_size)
