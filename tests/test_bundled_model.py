@@ -36,7 +36,8 @@ def best_of_three(nuclei):
 
 
 def test_bundled_model_segments_nuclei_far_better_than_chance(best_of_three):
-    # measured 2026-11-25 (stage 2c weights): mean 0.864, per nucleus 0.84 0.91 0.90 0.85 0.70 0.92 0.91
+    # measured 2026-11-25 (mean of stage 2c and 2d weights): mean 0.851,
+    # per nucleus 0.85 0.92 0.91 0.73 0.73 0.90 0.92
     assert best_of_three.mean() >= 0.65, best_of_three.round(3).tolist()
     assert (best_of_three >= 0.45).all(), best_of_three.round(3).tolist()
 
