@@ -133,7 +133,8 @@ class Predictor:
             kwargs["mask_input"] = torch.as_tensor(prev, dtype=torch.float32, device=dev)[None]
         low_res, iou = self.model.decode(emb.features, multimask=multimask, **kwargs)
         full = logits_to_image(low_res, emb.target_size, emb.resized_shape, emb.image_shape)
-        masks = full[0].cpu().numpy() > 0
+        # token 0 alone, or SAM's multimask tokens 1..3
+        masks = full[0, 1:].cpu().numpy() > 0 if multimask else full[0].cpu().numpy() > 0
         if self.clicked_pieces_only and pts is not None and bx is None:  # a box already says where
             masks = np.stack([keep_clicked_pieces(m, pts, lbl) for m in masks])
         if not multimask:
@@ -142,8 +143,8 @@ class Predictor:
         ious = iou[0, 1:].float().cpu().numpy()
         best = int(np.argmax(ious)) + 1
         return Prediction(
-            masks[best], low_res[0, best : best + 1].float().cpu().numpy(),
-            float(iou[0, best]), masks=masks[1:], ious=ious,
+            masks[best - 1], low_res[0, best : best + 1].float().cpu().numpy(),
+            float(iou[0, best]), masks=masks, ious=ious,
         )
 
     @staticmethod

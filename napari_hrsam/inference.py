@@ -128,8 +128,7 @@ def paste(mask: np.ndarray, region: Region, shape: tuple[int, int]) -> SparseMas
     if small.empty:
         return SparseMask.from_dense(np.zeros((0, 0), bool), shape=shape)
     (h, w), (oh, ow) = region.shape, mask.shape
-    src_rows = np.minimum(((np.arange(h) + 0.5) * oh / h).astype(np.intp), oh - 1)
-    src_cols = np.minimum(((np.arange(w) + 0.5) * ow / w).astype(np.intp), ow - 1)
+    src_rows, src_cols = _nearest(np.arange(h), h, oh), _nearest(np.arange(w), w, ow)
     r0, c0, r1, c1 = small.bbox
     rows = np.flatnonzero((src_rows >= r0) & (src_rows < r1))
     cols = np.flatnonzero((src_cols >= c0) & (src_cols < c1))
@@ -154,12 +153,19 @@ def paste_logits(logits: np.ndarray, coarse: np.ndarray, region: Region,
     by_rows = _bilinear(rows, h, resized[0], canvas, low.shape[0])
     by_cols = _bilinear(cols, w, resized[1], canvas, low.shape[1])
     mask = (by_rows @ low @ by_cols.T) > 0
-    near = binary_dilation(coarse, structure=np.ones((3, 3), bool))
-    src_rows = np.minimum(((rows + 0.5) * oh / h).astype(np.intp), oh - 1)
-    src_cols = np.minimum(((cols + 0.5) * ow / w).astype(np.intp), ow - 1)
+    # the coarse mask grown by one pixel, around its bounding box only (the window reaches one
+    # coarse pixel past it)
+    top_c, left_c = max(r0 - 2, 0), max(c0 - 2, 0)
+    near = binary_dilation(coarse[top_c:r1 + 2, left_c:c1 + 2], structure=np.ones((3, 3), bool))
+    src_rows, src_cols = _nearest(rows, h, oh) - top_c, _nearest(cols, w, ow) - left_c
     mask &= near[src_rows[:, None], src_cols[None, :]]
     top, left = region.box[:2]
     return SparseMask.from_dense(mask, offset=(top + rows[0], left + cols[0]), shape=shape)
+
+
+def _nearest(index: np.ndarray, full: int, small: int) -> np.ndarray:
+    """Index on a grid of `small` pixels whose pixel holds each full-grid pixel centre."""
+    return np.minimum(((index + 0.5) * small / full).astype(np.intp), small - 1)
 
 
 def _window(start: int, stop: int, small: int, full: int) -> np.ndarray:
