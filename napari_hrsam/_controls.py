@@ -31,6 +31,8 @@ def build_controls(widget) -> None:
     widget.size_combo = QComboBox()
     widget.size_combo.addItems([str(s) for s in TARGET_SIZES])
     widget.negative_check = QCheckBox("left click adds negative points (T)")
+    widget.pieces_check = QCheckBox("only the pieces you clicked (off: the whole mask)")
+    widget.pieces_check.setChecked(True)
     widget.model_label = QLabel(f"{DEFAULT_MODEL}: loads on the first click")
     widget.model_label.setWordWrap(True)
 
@@ -82,6 +84,7 @@ def build_controls(widget) -> None:
     layout = QVBoxLayout(widget)
     layout.addLayout(form)
     layout.addWidget(widget.negative_check)
+    layout.addWidget(widget.pieces_check)
     layout.addWidget(widget.model_label)
     layout.addLayout(buttons)
     layout.addLayout(propagate)
@@ -96,6 +99,7 @@ def build_controls(widget) -> None:
         combo.currentIndexChanged.connect(widget._drop_session)
     widget.checkpoint_edit.editingFinished.connect(widget._drop_session)
     widget.negative_check.toggled.connect(widget._on_polarity_changed)
+    widget.pieces_check.toggled.connect(widget._on_pieces_changed)
 
 
 def _button(text, slot) -> QPushButton:

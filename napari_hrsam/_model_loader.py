@@ -87,6 +87,7 @@ class LazyPredictor:
 
     ``model`` stays None until then, so code that only inspects the predictor (the session
     reads ``target_size`` and ``model`` when it is created) never triggers the build.
+    ``clicked_pieces_only`` may be changed at any time; the next ``predict`` follows it.
     """
 
     def __init__(self, store: ModelStore, spec: ModelSpec, target_size: int):
@@ -95,6 +96,7 @@ class LazyPredictor:
         self.store = store
         self.spec = spec
         self.target_size = int(target_size)
+        self.clicked_pieces_only = True
         self._predictor = None
         self._lock = threading.Lock()
 
@@ -122,4 +124,6 @@ class LazyPredictor:
         self._real().set_embedding(embedding)
 
     def predict(self, **prompts):
-        return self._real().predict(**prompts)
+        real = self._real()
+        real.clicked_pieces_only = self.clicked_pieces_only
+        return real.predict(**prompts)

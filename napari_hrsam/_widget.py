@@ -254,6 +254,7 @@ class HRSAMWidget(QWidget):
             self._session.set_slice(position, axes)
             return self._session, False
         predictor = self.predictor_factory(self.model_spec, self.target_size)
+        predictor.clicked_pieces_only = self.pieces_check.isChecked()
         data = image.data[0] if image.multiscale else image.data
         labels_data = labels.data if labels is not None else np.zeros(shape, np.uint16)
         session = Session(data, predictor, labels=labels_data, rgb=image.rgb, displayed_axes=axes,
@@ -376,6 +377,12 @@ class HRSAMWidget(QWidget):
         # napari's own add mode (P) uses the defaults, so they follow the toggle too
         if self._points is not None:
             self._points.feature_defaults = {"label": layers_io.polarity_label(not negative)}
+
+    def _on_pieces_changed(self, only_clicked: bool):
+        if self._session is not None:  # show the current object the new way at once
+            self._session.predictor.clicked_pieces_only = only_clicked
+            self._session.predict_again()
+            self._after_change()
 
     # ------------------------------------------------------------------ background work
     def _after_change(self):

@@ -346,6 +346,15 @@ class Session:
             self.apply(self.compute(request))
         return self.preview
 
+    def predict_again(self) -> None:
+        """Mark the current slice's object for a new prediction, e.g. after a predictor
+        setting changed; remembered results are forgotten. Not an undo step."""
+        self._results.clear()
+        state = self._object.slices.get(self._key) if self._key is not None else None
+        if state is not None and state.result is not None:
+            self._object = self._object.with_slice(self._key, replace(state, pending=True))
+            self._generation += 1
+
     def pending_request(self) -> PredictRequest | None:
         """The next prediction due (current slice first), or None."""
         keys = sorted(self._object.slices, key=lambda k: k != self._key)

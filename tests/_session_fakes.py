@@ -34,7 +34,10 @@ class FakeResult:
 
 
 class FakePredictor:
-    """Same methods as hrsam_model.Predictor; records what it was given."""
+    """Same methods as hrsam_model.Predictor; records what it was given.
+
+    With ``clicked_pieces_only`` off, a positive click returns every bright piece (the
+    "whole mask"), as the real decoder may light up look-alike neighbours."""
 
     def __init__(self, target_size: int = 64, iou: float = 0.9, sam_layout: bool = False):
         self.target_size = target_size
@@ -42,6 +45,7 @@ class FakePredictor:
         # sam_layout: logits cover a target_size square canvas at 1/4 resolution with the
         # image in its top-left corner, like hrsam_model.Predictor; else a plain [::4] grid
         self.sam_layout = sam_layout
+        self.clicked_pieces_only = True
         self.embed_calls: list[dict] = []
         self.predict_calls: list[dict] = []
         self._embedding = None
@@ -79,6 +83,8 @@ class FakePredictor:
             c = int(np.clip(round(float(x)), 0, image.shape[1] - 1))
             if components[r, c]:
                 (keep if label == 1 else drop).add(components[r, c])
+        if keep and not self.clicked_pieces_only:
+            keep = set(range(1, components.max() + 1))
         for component in keep - drop:
             mask |= components == component
         if box is not None:

@@ -105,3 +105,17 @@ def test_a_shrunk_window_does_not_bring_dropped_pieces_back_from_the_logits():
     mask = paste_logits(logits, coarse, region, (2048, 2048), 1024, (1024, 1024)).dense()
     assert mask[90:150, 90:150].all() and mask[250:310, 250:310].all()
     assert not mask[70:170, 230:330].any()  # the dropped piece (slice rows 80-160, columns 240-320)
+
+
+def test_the_widgets_lazy_predictor_follows_the_setting_after_it_is_built():
+    from napari_hrsam._model_loader import LazyPredictor, ModelSpec
+
+    class OneModelStore:
+        def model(self, spec):
+            return TwoBlobDecoder()
+
+    lazy = LazyPredictor(OneModelStore(), ModelSpec(device="cpu"), 1024)
+    lazy.set_embedding(lazy.embed(np.zeros((256, 256), np.uint8)))
+    assert not lazy.predict(points=[[20, 20]], labels=[1]).mask[62:78, 62:78].any()
+    lazy.clicked_pieces_only = False  # the widget's checkbox, after the first click
+    assert lazy.predict(points=[[20, 20]], labels=[1]).mask[62:78, 62:78].all()

@@ -42,6 +42,21 @@ def test_click_previews_the_clicked_disk_only():
     assert session.prompts.labels == (1, 1, 0)
 
 
+def test_predict_again_follows_a_changed_predictor_setting_without_an_undo_step():
+    image = two_disks()
+    predictor = FakePredictor()
+    session = Session(image, predictor)
+    session.add_point((40, 50))
+    predictor.clicked_pieces_only = False
+    session.predict_again()
+    assert session.pending
+    np.testing.assert_array_equal(session.predict(), image > 0)  # both disks: the whole mask
+    predictor.clicked_pieces_only = True
+    session.predict_again()  # remembered results of these prompts are not reused
+    np.testing.assert_array_equal(session.predict(), disk(image.shape, (40, 50), 10) > 0)
+    assert session.history[0] == ["add point"] and session.undo() and session.preview is None
+
+
 def test_predictor_gets_x_y_order_and_previous_logits():
     predictor = FakePredictor()
     session = Session(two_disks(), predictor)

@@ -294,3 +294,13 @@ def test_average_weights_is_the_mean_of_the_files(tmp_path):
     assert torch.allclose(mean[name], first.state_dict()[name] + 0.5, atol=1e-2)  # fp16 storage
     with pytest.raises(ValueError, match="two"):
         export.average_weights(paths[:1], "hrsam_tiny", overrides=TINY)
+
+
+def test_finetune_source_weights_set_how_often_each_dataset_is_drawn():
+    names = ["nuclei", "ecoli", "brain"]
+    assert finetune.source_probabilities(names, "") is None  # uniform, the shipped runs' stream
+    np.testing.assert_allclose(finetune.source_probabilities(names, "ecoli=2"), [0.25, 0.5, 0.25])
+    np.testing.assert_allclose(finetune.source_probabilities(names, "nuclei=0,brain=0"), [0, 1, 0])
+    for bad in ("ecol=2", "nuclei=-1", "nuclei=0,ecoli=0,brain=0"):
+        with pytest.raises(ValueError):
+            finetune.source_probabilities(names, bad)

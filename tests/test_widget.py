@@ -159,6 +159,32 @@ def test_right_click_is_negative_drag_is_no_click_and_t_toggles(make_napari_view
     assert not np.allclose(points.face_color[0], points.face_color[1])
 
 
+def test_pieces_checkbox_switches_to_the_whole_mask_at_once_and_for_new_sessions(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    image = two_disks()
+    viewer.add_image(image, name="disks")
+    widget = dock(viewer)
+    assert widget.pieces_check.isChecked()  # the default: only what was clicked
+    click(widget.points_layer, (40, 50))
+    wait_idle(qtbot, widget)
+    first = disk(image.shape, (40, 50), 14) > 0
+    np.testing.assert_array_equal(widget.preview_layer.data > 0, first)
+
+    widget.pieces_check.setChecked(False)  # the same click now shows both bright disks
+    wait_idle(qtbot, widget)
+    np.testing.assert_array_equal(widget.preview_layer.data > 0, image > 0)
+    widget.commit()
+    np.testing.assert_array_equal(widget.labels_layer.data == 1, image > 0)
+
+    widget.size_combo.setCurrentIndex(1)  # a new session keeps the checkbox's choice
+    click(widget.points_layer, (80, 115))
+    wait_idle(qtbot, widget)
+    assert widget.session.predictor.clicked_pieces_only is False
+    widget.pieces_check.setChecked(True)
+    wait_idle(qtbot, widget)
+    np.testing.assert_array_equal(widget.preview_layer.data > 0, disk(image.shape, (80, 115), 11) > 0)
+
+
 def test_keys_are_bound_on_the_viewer(make_napari_viewer, qtbot):
     from app_model.types import KeyBinding
 

@@ -55,6 +55,7 @@ class FinetuneConfig:
     whole_image_fraction: float = 0.7  # views of a whole image (objects at their inference scale)
     large_canvas_fraction: float = 0.0  # labelled views on a 2048 canvas (inference at 2048 px)
     large_canvas_max_crop: int = 1024  # window cap there, to bound the backward's cost
+    source_weights: str = ""  # e.g. "nuclei=1,ecoli=2,brain=1"; empty: every labelled source alike
     seed: int = 0
     threads: int = 2
     checkpoint_minutes: float = 4.0
@@ -111,15 +112,35 @@ def decode_in_canvas(model, emb, prompts: Prompts, origin, canvas: int = CANVAS)
     return logits
 
 
+def source_probabilities(names: list, weights: str):
+    """Drawing probabilities of the labelled sources from "name=w,..." (None: uniform)."""
+    if not weights:
+        return None
+    given = {}
+    for item in weights.split(","):
+        name, _, value = item.partition("=")
+        if name.strip() not in names:
+            raise ValueError(f"source_weights names {name.strip()!r}; the sources are {names}")
+        given[name.strip()] = float(value)
+    p = np.array([given.get(name, 1.0) for name in names])
+    if (p < 0).any() or p.sum() <= 0:
+        raise ValueError(f"source_weights must be >= 0 with a positive sum, got {weights!r}")
+    return p / p.sum()
+
+
 def draw_crop(groups: dict, rng: np.random.Generator, cfg: FinetuneConfig):
     """-> (window of the normalised canvas (1, 3, side, side), origin, side, [object masks], canvas)."""
     names = list(groups)
+    probabilities = source_probabilities(names, cfg.source_weights)
     while True:
         canvas, max_side = CANVAS, CANVAS
         if not names or rng.random() < cfg.synthetic_fraction:
             rgb, masks = synthetic_view(rng)
         else:
-            source = names[int(rng.integers(len(names)))]
+            if probabilities is None:  # the stream the shipped runs were drawn with
+                source = names[int(rng.integers(len(names)))]
+            else:
+                source = names[int(rng.choice(len(names), p=probabilities))]
             image, group_masks = groups[source][int(rng.integers(len(groups[source])))]
             if rng.random() < cfg.large_canvas_fraction:
                 canvas, max_side = 2 * CANVAS, cfg.large_canvas_max_crop
