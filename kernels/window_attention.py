@@ -51,8 +51,9 @@ def attention_torch(q, k, v, windows: WindowIndex, pad_k, pad_v, scale: float, o
             kg = torch.cat([kg, pad_k[group.pad_slots]], dim=1)
             vg = torch.cat([vg, pad_v.expand(g, p, heads, dim)], dim=1)
         og = F.scaled_dot_product_attention(qg, kg.transpose(1, 2), vg.transpose(1, 2), scale=scale)
-        # in place (no copy of the whole output per group); autocast may hand back bf16 from SDPA
-        out.index_copy_(0, flat, og.transpose(1, 2).reshape(g * r, heads, dim).to(out.dtype))
+        # scattered in place straight from SDPA's (g, heads, r, dim) layout: no per-group copy
+        # (autocast may hand back bf16 from SDPA)
+        out[group.tokens] = og.transpose(1, 2).to(out.dtype)
     return out
 
 
