@@ -50,6 +50,8 @@ def parse_args(argv=None):
     parser.add_argument("--device", default=None)
     parser.add_argument("--all-pieces", action="store_true",
                         help="score the model's whole mask, not only the pieces holding a positive click")
+    parser.add_argument("--zoom-in", action="store_true",
+                        help="from the second click on, segment in a crop around the object (RITM's option)")
     return parser.parse_args(argv)
 
 
@@ -60,7 +62,8 @@ def main(argv=None):
     if args.model.lower() != "none":
         for size in args.sizes:
             label, predictor, weights = load_model_predictor(
-                args.model, size, args.checkpoint, args.untrained, args.device, args.all_pieces
+                args.model, size, args.checkpoint, args.untrained, args.device, args.all_pieces,
+                args.zoom_in,
             )
             methods.append((label, predictor, True))
         notes.append(f"model weights: {weights}" + ("  (RANDOM: numbers measure nothing)" if args.untrained else ""))

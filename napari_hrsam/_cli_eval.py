@@ -37,6 +37,9 @@ def add_eval(commands, parents) -> None:
                              "(comma-separated)")
     parser.add_argument("--no-model", action="store_true",
                         help="run only the --baselines")
+    parser.add_argument("--zoom-in", action="store_true",
+                        help="from the second click on, segment in a crop around the object "
+                             "(RITM's option; HRSAM's own protocol does not zoom)")
     parser.set_defaults(run=run_eval)
 
 
@@ -57,6 +60,7 @@ def run_eval(args) -> int:
         data=args.data, data_root=args.data_root, target_size=args.target_size or 1024,
         baselines=baselines, max_instances=args.max_instances, num_clicks=args.clicks,
         checkpoint=args.checkpoint, untrained=untrained, all_pieces=args.all_pieces,
+        zoom_in=args.zoom_in,
         device=None if args.device == "auto" else args.device,
         log=lambda line: print(line, file=sys.stderr, flush=True))
     print(text)

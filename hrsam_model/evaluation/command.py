@@ -42,12 +42,14 @@ def make_baseline(name: str):
 
 def load_model_predictor(
     model: str, target_size: int = 1024, checkpoint: str | None = None, untrained: bool = False, device=None,
-    all_pieces: bool = False,
+    all_pieces: bool = False, zoom_in: bool = False,
 ):
-    """(label, Predictor) for a named HRSAM model: bundled weights, a checkpoint, or random weights.
+    """(label, predictor, weights) for a named HRSAM model: bundled weights, a checkpoint, or random weights.
 
     all_pieces: score the decoder's whole mask (the official output) instead of the pieces that
     hold a positive click (`hrsam_model.postprocess`, what the plugin shows).
+    zoom_in: from the second click on, segment in a crop around the object (`hrsam_model.zoom`,
+    RITM's evaluation option; HRSAM's own protocol does not zoom).
     """
     from hrsam_model import Predictor, build_model
 
@@ -57,8 +59,13 @@ def load_model_predictor(
         network, weights = build_model(model, checkpoint=checkpoint), "checkpoint"
     else:
         network, weights = build_model(model, pretrained=True), "bundled"
-    label = f"{model}@{target_size}" + (" all pieces" if all_pieces else "") + (" (RANDOM)" if untrained else "")
+    label = (f"{model}@{target_size}" + (" all pieces" if all_pieces else "") + (" zoom-in" if zoom_in else "")
+             + (" (RANDOM)" if untrained else ""))
     predictor = Predictor(network, device=device, target_size=target_size, clicked_pieces_only=not all_pieces)
+    if zoom_in:
+        from hrsam_model.zoom import ZoomInPredictor
+
+        predictor = ZoomInPredictor(predictor)
     return label, predictor, weights
 
 
@@ -111,6 +118,7 @@ def run_evaluation(
     device=None,
     log: Callable[[str], None] | None = None,
     all_pieces: bool = False,
+    zoom_in: bool = False,
 ) -> str:
     """The tables (one per dataset; rows = methods) as text."""
     if num_clicks < 1:
@@ -119,7 +127,8 @@ def run_evaluation(
     methods = []
     notes = []
     if model and model.lower() != "none":
-        label, predictor, weights = load_model_predictor(model, target_size, checkpoint, untrained, device, all_pieces)
+        label, predictor, weights = load_model_predictor(model, target_size, checkpoint, untrained, device, all_pieces,
+                                                          zoom_in)
         methods.append((label, predictor))
         notes.append(f"{label}: {weights}, device {predictor.device}")
         if untrained:
@@ -161,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: auto)")
     parser.add_argument("--all-pieces", action="store_true",
                         help="score the model's whole mask, not only the pieces holding a positive click")
+    parser.add_argument("--zoom-in", action="store_true",
+                        help="from the second click on, segment in a crop around the object (RITM's option)")
     return parser
 
 
@@ -173,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             model=args.model, datasets=names, split=args.split, data=args.data, data_root=args.data_root,
             target_size=args.target_size, baselines=baselines, max_instances=args.max_instances,
             num_clicks=args.clicks, checkpoint=args.checkpoint, untrained=args.untrained, device=args.device,
-            all_pieces=args.all_pieces,
+            all_pieces=args.all_pieces, zoom_in=args.zoom_in,
             log=lambda line: print(line, file=sys.stderr, flush=True),
         )
     except (ValueError, FileNotFoundError, ImportError) as error:
