@@ -121,20 +121,12 @@ class ZoomInPredictor:
         return self._last
 
     def _crop_box(self, mask, points, old_box):
-        """RITM's ROI: the mask's and clicks' bounding box, expanded; the old box if close."""
         rows, cols = np.nonzero(mask)
         rows = np.concatenate([rows, points[:, 1]])
         cols = np.concatenate([cols, points[:, 0]])
-        height, width = mask.shape
-        side_r = max((rows.max() - rows.min() + 1) * self.expansion, self.min_crop)
-        side_c = max((cols.max() - cols.min() + 1) * self.expansion, self.min_crop)
-        box = (*_span((rows.min() + rows.max()) / 2, side_r, height),
-               *_span((cols.min() + cols.max()) / 2, side_c, width))
-        box = (box[0], box[2], box[1], box[3])  # (row0, col0, row1, col1)
-        a, b, c, d = old_box
-        holds_clicks = ((points[:, 1] >= a) & (points[:, 1] <= c - 1) & (points[:, 0] >= b)
-                        & (points[:, 0] <= d - 1)).all()
-        return old_box if holds_clicks and _box_iou(box, old_box) >= self.keep_iou else box
+        clicks = np.stack([points[:, 1], points[:, 0]], axis=1)
+        return zoom_box(mask.shape, (rows.min(), cols.min(), rows.max(), cols.max()), clicks,
+                        self.expansion, self.min_crop, old_box, self.keep_iou)
 
     def _logits_in(self, frame: _Frame, previous) -> np.ndarray:
         """The previous logits moved to `frame`'s low-res canvas (unknown parts: background)."""
@@ -153,6 +145,28 @@ class ZoomInPredictor:
         out = torch.full((1, 1, side, side), OUTSIDE_LOGIT)
         out[..., :h, :w] = F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)
         return out[0].numpy()
+
+
+def zoom_box(shape, extent, clicks, expansion: float = 1.4, min_crop: int = 200,
+             previous=None, keep_iou: float = 0.5) -> tuple[int, int, int, int]:
+    """RITM's zoom-in window (row0, col0, row1, col1), end exclusive, on an image of `shape`.
+
+    extent: (row0, col0, row1, col1), inclusive, of the current mask and the clicks; each side is
+    expanded by `expansion`, to at least `min_crop` pixels, and moved inside the image.
+    `previous` is kept instead when it holds every click (N, 2) (row, col) and overlaps the new
+    window by IoU >= keep_iou, so its embedding is reused. Pure NumPy (the napari session uses it)."""
+    height, width = shape
+    r0, c0, r1, c1 = extent
+    top, bottom = _span((r0 + r1) / 2, max((r1 - r0 + 1) * expansion, min_crop), height)
+    left, right = _span((c0 + c1) / 2, max((c1 - c0 + 1) * expansion, min_crop), width)
+    box = (top, left, bottom, right)
+    if previous is None:
+        return box
+    a, b, c, d = previous
+    clicks = np.asarray(clicks, np.float64).reshape(-1, 2)
+    holds_clicks = ((clicks[:, 0] >= a) & (clicks[:, 0] <= c - 1) & (clicks[:, 1] >= b)
+                    & (clicks[:, 1] <= d - 1)).all()
+    return tuple(previous) if holds_clicks and _box_iou(box, previous) >= keep_iou else box
 
 
 def _span(centre: float, length: float, size: int) -> tuple[int, int]:

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
-                            QLineEdit, QProgressBar, QPushButton, QSpinBox, QToolButton, QVBoxLayout)
+from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout,
+                            QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox, QToolButton,
+                            QVBoxLayout)
 
 from napari_hrsam import _keys
 from napari_hrsam._model_loader import DEFAULT_MODEL, DEVICES, TARGET_SIZES
@@ -22,7 +23,7 @@ def build_controls(widget) -> None:
     widget.checkpoint_edit.setPlaceholderText("bundled weights")
     browse = QToolButton()
     browse.setText("…")
-    browse.clicked.connect(widget._choose_checkpoint)
+    browse.clicked.connect(lambda: _choose_checkpoint(widget))
     checkpoint_row = QHBoxLayout()
     checkpoint_row.addWidget(widget.checkpoint_edit)
     checkpoint_row.addWidget(browse)
@@ -33,6 +34,8 @@ def build_controls(widget) -> None:
     widget.negative_check = QCheckBox("left click adds negative points (T)")
     widget.pieces_check = QCheckBox("only the pieces you clicked (off: the whole mask)")
     widget.pieces_check.setChecked(True)
+    widget.zoom_check = QCheckBox("zoom in on the object from the 2nd click")
+    widget.zoom_check.setChecked(True)
     widget.model_label = QLabel(f"{DEFAULT_MODEL}: loads on the first click")
     widget.model_label.setWordWrap(True)
 
@@ -85,6 +88,7 @@ def build_controls(widget) -> None:
     layout.addLayout(form)
     layout.addWidget(widget.negative_check)
     layout.addWidget(widget.pieces_check)
+    layout.addWidget(widget.zoom_check)
     layout.addWidget(widget.model_label)
     layout.addLayout(buttons)
     layout.addLayout(propagate)
@@ -99,7 +103,15 @@ def build_controls(widget) -> None:
         combo.currentIndexChanged.connect(widget._drop_session)
     widget.checkpoint_edit.editingFinished.connect(widget._drop_session)
     widget.negative_check.toggled.connect(widget._on_polarity_changed)
-    widget.pieces_check.toggled.connect(widget._on_pieces_changed)
+    for check in (widget.pieces_check, widget.zoom_check):
+        check.toggled.connect(widget._on_option_changed)
+
+
+def _choose_checkpoint(widget) -> None:
+    path, _ = QFileDialog.getOpenFileName(widget, "HRSAM checkpoint", "", "Checkpoints (*.pth *.pt *.safetensors)")
+    if path:
+        widget.checkpoint_edit.setText(path)
+        widget._drop_session()
 
 
 def _button(text, slot) -> QPushButton:

@@ -18,7 +18,7 @@ import numpy as np
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QEvent
-from qtpy.QtWidgets import QFileDialog, QWidget
+from qtpy.QtWidgets import QWidget
 
 from napari_hrsam import _keys
 from napari_hrsam import _prompt_layers as layers_io
@@ -82,12 +82,6 @@ class HRSAMWidget(QWidget):
         self.shutdown = shutdown  # a closure: safe to call after the Qt object is gone
         self.destroyed.connect(shutdown)
         self._refresh_layer_choices()
-
-    def _choose_checkpoint(self):
-        path, _ = QFileDialog.getOpenFileName(self, "HRSAM checkpoint", "", "Checkpoints (*.pth *.pt *.safetensors)")
-        if path:
-            self.checkpoint_edit.setText(path)
-            self._drop_session()
 
     # ------------------------------------------------------------------ choices
     @property
@@ -258,7 +252,8 @@ class HRSAMWidget(QWidget):
         data = image.data[0] if image.multiscale else image.data
         labels_data = labels.data if labels is not None else np.zeros(shape, np.uint16)
         session = Session(data, predictor, labels=labels_data, rgb=image.rgb, displayed_axes=axes,
-                          position=position, contrast_limits=self._contrast_of(image), cache=self._cache)
+                          position=position, contrast_limits=self._contrast_of(image), cache=self._cache,
+                          zoom_in=self.zoom_check.isChecked())
         if labels is None:  # only now, so a failed start adds nothing
             metadata = {k: image.metadata[k] for k in GEOMETRY_KEYS if k in image.metadata}
             with self._quiet():
@@ -378,9 +373,10 @@ class HRSAMWidget(QWidget):
         if self._points is not None:
             self._points.feature_defaults = {"label": layers_io.polarity_label(not negative)}
 
-    def _on_pieces_changed(self, only_clicked: bool):
+    def _on_option_changed(self, _checked=None):
         if self._session is not None:  # show the current object the new way at once
-            self._session.predictor.clicked_pieces_only = only_clicked
+            self._session.predictor.clicked_pieces_only = self.pieces_check.isChecked()
+            self._session.zoom_in = self.zoom_check.isChecked()
             self._session.predict_again()
             self._after_change()
 
@@ -569,12 +565,10 @@ class HRSAMWidget(QWidget):
         session = self._session
         if session is None or self._runner.busy:
             return
-        n_objects = len(session.objects)
-        iou = session.iou
         parts = [f"object {session.next_label_id}"]
-        if iou is not None:
-            parts.append(f"predicted IoU {iou:.2f}")
-        parts.append(f"{len(session.object_masks())} slice(s) segmented, {n_objects} committed")
+        if session.iou is not None:
+            parts.append(f"predicted IoU {session.iou:.2f}")
+        parts.append(f"{len(session.object_masks())} slice(s) segmented, {len(session.objects)} committed")
         self.status_label.setText(", ".join(parts))
 
     def _update_buttons(self):

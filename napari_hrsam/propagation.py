@@ -113,8 +113,8 @@ def run(engine: SliceEngine, request: PropagationRequest,
                 reason = STOP_USER
                 break
             prompts = next_prompts(previous.mask, request.use_box)
-            region = engine.region(key, prompts, previous.region)
-            mask_input = previous.logits if region == previous.region else None
+            region = engine.region(key, prompts, previous)
+            mask_input = engine.mask_input(previous, region)
             result = engine.predict(key, region, prompts, mask_input)
             reason = stop_reason(result, previous, request.min_iou, request.max_area_change)
             if reason is not None:

@@ -78,6 +78,8 @@ class Session:
         ``cache_bytes``.
     data_key : hashable naming the image data in the cache; sessions given the same
         key (and cache) reuse each other's embeddings. Default: unique to this session.
+    zoom_in : from the second click on, segment in a window around the object (RITM's
+        zoom-in, ``hrsam_model.zoom``): small objects are seen larger. Settable later.
 
     Raises ValueError for unusable input (no image, < 2 spatial axes, wrong labels
     shape/dtype, bad axes/position/limits).
@@ -87,7 +89,7 @@ class Session:
                  rgb: bool | None = None, displayed_axes: Sequence[int] = (-2, -1),
                  position: Sequence[int] | None = None, contrast_limits=None,
                  channels: Sequence[int] | None = None, cache: EmbeddingCache | None = None,
-                 cache_bytes: int = DEFAULT_CACHE_BYTES, data_key=None):
+                 cache_bytes: int = DEFAULT_CACHE_BYTES, data_key=None, zoom_in: bool = False):
         layout = ImageLayout(image, channel_axis, rgb)
         key = layout.slice_key(position, displayed_axes)
         limits = normalise_limits(contrast_limits, layout.n_channels)
@@ -97,7 +99,7 @@ class Session:
         self._layout = layout
         self._engine = SliceEngine(layout, predictor, cache,
                                    data_key if data_key is not None else object(),
-                                   chosen, limits)
+                                   chosen, limits, zoom_in)
         self._labels = labels
         self._key = key
         self._displayed_axes = tuple(displayed_axes)
@@ -115,6 +117,14 @@ class Session:
     @property
     def predictor(self):
         return self._engine.predictor
+
+    @property
+    def zoom_in(self) -> bool:
+        return self._engine.zoom_in
+
+    @zoom_in.setter
+    def zoom_in(self, on: bool) -> None:  # call predict_again() to see it on the current object
+        self._engine.zoom_in = bool(on)
 
     @property
     def cache(self) -> EmbeddingCache:
@@ -298,7 +308,7 @@ class Session:
         if not patches:
             raise ValueError("nothing to commit: every voxel of the object already has a "
                              "label (commit with overwrite=True to replace them)")
-        record = {"slices": [_slice_record(k, s) for k, s in self._object.slices.items()],
+        record = {"slices": [s.record(k) for k, s in self._object.slices.items()],
                   "voxels": int(sum(p.where.size for p in patches)),
                   "overwrite": bool(overwrite)}
         objects = MappingProxyType({**self._objects, label_id: record})
@@ -363,12 +373,10 @@ class Session:
             if not state.pending:
                 continue
             previous = state.result
-            region = self._engine.region(key, state.prompts,
-                                         previous.region if previous else None)
-            use_logits = (previous is not None and region == previous.region
-                          and state.prompts.extends(previous.prompts))
+            region = self._engine.region(key, state.prompts, previous)
+            use_logits = previous is not None and state.prompts.extends(previous.prompts)
             return PredictRequest(self._generation, key, state.prompts, region,
-                                  previous.logits if use_logits else None)
+                                  self._engine.mask_input(previous, region) if use_logits else None)
         return None
 
     def compute(self, request: PredictRequest) -> Prediction | None:
@@ -588,9 +596,3 @@ class Session:
         index = self._layout.spatial_index(key, mask.bbox)
         crop = mask.crop.T if key.displayed_axes[0] > key.displayed_axes[1] else mask.crop
         return index, crop
-
-
-def _slice_record(key: SliceKey, state: SliceState) -> dict:
-    return {"displayed_axes": list(key.displayed_axes), "position": list(key.position),
-            "source": state.source, "prompts": state.prompts.to_dict(),
-            "iou": None if state.result is None else state.result.iou}

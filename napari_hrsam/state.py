@@ -177,6 +177,12 @@ class SliceState:
     pending: bool = False
     source: str = "user"
 
+    def record(self, key: SliceKey) -> dict:
+        """JSON-friendly summary for the commit history (labels metadata)."""
+        return {"displayed_axes": list(key.displayed_axes), "position": list(key.position),
+                "source": self.source, "prompts": self.prompts.to_dict(),
+                "iou": None if self.result is None else self.result.iou}
+
 
 def _frozen(mapping) -> Mapping:
     return MappingProxyType(dict(mapping))

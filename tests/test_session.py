@@ -580,3 +580,49 @@ def test_bundled_model_segments_a_bright_disk():
     preview = session.add_point((100, 140))
     truth = disk((256, 256), (100, 140), 30) > 0
     assert (preview & truth).sum() / (preview | truth).sum() >= 0.8
+
+
+# ------------------------------------------------------------------------ zoom-in
+def test_zoom_in_segments_from_the_second_click_in_a_window_around_the_object():
+    image = disk((900, 1200), (300, 700), 20) | disk((900, 1200), (700, 200), 25)
+    predictor = FakePredictor(target_size=1024)
+    session = Session(image, predictor, zoom_in=True)
+    session.add_point((300, 700))
+    assert predictor.embed_calls[-1]["shape"] == (900, 1200)  # the first click sees the slice
+    session.add_point((290, 705))
+    assert predictor.embed_calls[-1]["shape"] == (200, 200)  # 41 px object: RITM's minimum crop
+    assert predictor.predict_calls[-1]["mask_input"] is not None  # moved into the window
+    np.testing.assert_array_equal(session.preview, disk(image.shape, (300, 700), 20) > 0)
+    session.add_point((310, 695))
+    assert len(predictor.embed_calls) == 2  # the window is kept: its embedding is reused
+
+
+def test_zoom_in_is_off_by_default_and_can_be_switched_on_for_the_current_object():
+    image = disk((900, 1200), (300, 700), 20)
+    predictor = FakePredictor(target_size=1024)
+    session = Session(image, predictor)
+    session.add_point((300, 700))
+    session.add_point((290, 705))
+    assert {c["shape"] for c in predictor.embed_calls} == {(900, 1200)}
+    session.zoom_in = True
+    session.predict_again()
+    np.testing.assert_array_equal(session.predict(), image > 0)
+    assert predictor.embed_calls[-1]["shape"] == (200, 200)
+
+
+def test_logits_moved_into_a_zoom_window_keep_the_object_in_place():
+    from napari_hrsam.inference import OUTSIDE_LOGIT, move_logits
+    from napari_hrsam.state import Region
+
+    whole = Region((0, 0, 1024, 1024), (1024, 1024))  # low-res cell = 4 slice pixels
+    rows, cols = np.mgrid[:256, :256]
+    logits = np.where((rows - 75) ** 2 + (cols - 100) ** 2 <= 10 ** 2, 8.0, -8.0)[None].astype(np.float32)
+    window = Region((200, 300, 400, 500), (200, 200))  # 200 px: one cell = 200/256 px
+    moved = move_logits(logits, whole, window, 1024)
+    assert moved.shape == (1, 256, 256)
+    inside = np.argwhere(moved[0] > 0).mean(axis=0) * 200 / 256 + [200, 300]
+    assert np.abs(inside - [75 * 4 + 1.5, 100 * 4 + 1.5]).max() < 2  # the same slice pixels
+    narrow = Region((200, 300, 400, 400), (200, 100))  # padding right of the resized image
+    assert (move_logits(logits, whole, narrow, 1024)[0, :, 130:] == OUTSIDE_LOGIT).all()
+    back = move_logits(moved, window, whole, 1024)  # the part the window never saw: background
+    assert (back[0, :40] == OUTSIDE_LOGIT).all() and (back[0, 70:80, 95:105] > 0).all()

@@ -159,7 +159,7 @@ def test_right_click_is_negative_drag_is_no_click_and_t_toggles(make_napari_view
     assert not np.allclose(points.face_color[0], points.face_color[1])
 
 
-def test_pieces_checkbox_switches_to_the_whole_mask_at_once_and_for_new_sessions(make_napari_viewer, qtbot):
+def test_option_checkboxes_apply_at_once_and_to_new_sessions(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     image = two_disks()
     viewer.add_image(image, name="disks")
@@ -183,6 +183,10 @@ def test_pieces_checkbox_switches_to_the_whole_mask_at_once_and_for_new_sessions
     widget.pieces_check.setChecked(True)
     wait_idle(qtbot, widget)
     np.testing.assert_array_equal(widget.preview_layer.data > 0, disk(image.shape, (80, 115), 11) > 0)
+    assert widget.session.zoom_in  # zoom-in is on by default in the widget
+    widget.zoom_check.setChecked(False)
+    wait_idle(qtbot, widget)
+    assert not widget.session.zoom_in
 
 
 def test_keys_are_bound_on_the_viewer(make_napari_viewer, qtbot):
