@@ -47,9 +47,9 @@ class SliceEngine:
     def region(self, key: SliceKey, prompts: Prompts, previous: SliceResult | None = None) -> Region:
         shape = self.layout.slice_shape(key)
         old = previous.region if previous is not None else None
-        if (self.zoom_in and previous is not None and not previous.mask.empty
-                and len(prompts.points) > 1 and prompts.box is None):
-            return zoom_region(shape, prompts, previous.mask.bbox, self.target_size, old)
+        if self.zoom_in and previous is not None and len(prompts.points) > 1 and prompts.box is None:
+            bbox = None if previous.mask.empty else previous.mask.bbox
+            return zoom_region(shape, prompts, bbox, self.target_size, old)
         return choose_region(shape, prompts, self.target_size, old)
 
     def mask_input(self, previous: SliceResult, region: Region) -> np.ndarray | None:

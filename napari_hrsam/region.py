@@ -69,14 +69,17 @@ def choose_region(shape: tuple[int, int], prompts: Prompts, target_size: int,
 def zoom_region(shape: tuple[int, int], prompts: Prompts, mask_bbox, target_size: int,
                 previous: Region | None = None) -> Region:
     """Zoom-in (RITM's option, ``hrsam_model.zoom``): the window around the current mask
-    (``mask_bbox``, end exclusive) and every click, expanded 1.4x to at least 200 px, seen at
-    the model's input size; ``previous`` is kept while it holds the clicks and overlaps."""
-    from hrsam_model.zoom import zoom_box  # torch is loaded already: a mask exists
+    (``mask_bbox``, end exclusive; None when empty) and every click, expanded 1.4x to at
+    least 200 px, seen at the model's input size; ``previous`` is kept while it holds the
+    clicks and overlaps."""
+    from hrsam_model.zoom import zoom_box  # torch is loaded already: the model has run
 
     clicks = np.array(prompts.points, np.float64).reshape(-1, 2)
-    r0, c0, r1, c1 = mask_bbox
-    extent = (min(r0, clicks[:, 0].min()), min(c0, clicks[:, 1].min()),
-              max(r1 - 1, clicks[:, 0].max()), max(c1 - 1, clicks[:, 1].max()))
+    rows, cols = list(clicks[:, 0]), list(clicks[:, 1])
+    if mask_bbox is not None:
+        rows += [mask_bbox[0], mask_bbox[2] - 1]
+        cols += [mask_bbox[1], mask_bbox[3] - 1]
+    extent = (min(rows), min(cols), max(rows), max(cols))
     box = zoom_box(shape, extent, clicks, previous=None if previous is None else previous.box)
     if box == (0, 0) + tuple(shape):  # a big object: the usual whole-slice window
         return choose_region(shape, prompts, target_size, previous)

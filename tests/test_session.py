@@ -626,3 +626,13 @@ def test_logits_moved_into_a_zoom_window_keep_the_object_in_place():
     assert (move_logits(logits, whole, narrow, 1024)[0, :, 130:] == OUTSIDE_LOGIT).all()
     back = move_logits(moved, window, whole, 1024)  # the part the window never saw: background
     assert (back[0, :40] == OUTSIDE_LOGIT).all() and (back[0, 70:80, 95:105] > 0).all()
+
+
+def test_zoom_in_after_an_empty_first_mask_frames_the_clicks():
+    image = np.zeros((900, 1200), np.uint8)  # nothing bright: every mask is empty
+    predictor = FakePredictor(target_size=1024)
+    session = Session(image, predictor, zoom_in=True)
+    session.add_point((300, 700))
+    session.add_point((320, 720))
+    assert predictor.embed_calls[-1]["shape"] == (200, 200)
+    assert session.preview is None or not session.preview.any()
