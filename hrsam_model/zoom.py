@@ -15,20 +15,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .predictor import Prediction, Predictor
-from .transforms import check_image, logits_to_image, to_display_range
+from .transforms import check_image, resized_shape, to_display_range
 
 OUTSIDE_LOGIT = -20.0  # where a crop's previous mask is unknown: surely background
 
 
 @dataclass(frozen=True)
 class _Frame:
-    """Where the last logits live: a crop box (row0, col0, row1, col1) and its embedding sizes."""
+    """Where the last logits live: a crop box (row0, col0, row1, col1) and the model input size."""
 
     box: tuple
-    resized_shape: tuple
     target_size: int
 
 
@@ -85,7 +83,11 @@ class ZoomInPredictor:
             raise ValueError("no image set: call set_image(image) first")
         if box is not None or multimask:
             raise ValueError("ZoomInPredictor takes clicks only (no box, no multimask)")
-        points = np.asarray(points if points is not None else [], np.float64).reshape(-1, 2)
+        if points is None or labels is None or len(points) == 0:
+            raise ValueError("give clicks: points (N, 2) as (x, y) with N labels (1 inside, 0 outside)")
+        points = np.asarray(points, np.float64)
+        if points.ndim != 2 or points.shape[1] != 2:
+            raise ValueError(f"points must have shape (N, 2) as (x, y); got {points.shape}")
         previous = self._previous(mask_input)
         shape = self._image.shape[:2]
         if len(points) <= self.skip_clicks or previous is None:
@@ -98,7 +100,7 @@ class ZoomInPredictor:
             r0, c0, r1, c1 = box_now
             self.predictor.set_image(self._display[r0:r1, c0:c1], (0.0, 255.0))
         emb = self.predictor.embedding
-        frame = _Frame(box_now, tuple(emb.resized_shape), emb.target_size)
+        frame = _Frame(box_now, emb.target_size)
         r0, c0, r1, c1 = box_now
         inside = ((points[:, 0] >= c0 - 0.5) & (points[:, 0] <= c1 - 0.5)
                   & (points[:, 1] >= r0 - 0.5) & (points[:, 1] <= r1 - 0.5))
@@ -129,22 +131,11 @@ class ZoomInPredictor:
                         self.expansion, self.min_crop, old_box, self.keep_iou)
 
     def _logits_in(self, frame: _Frame, previous) -> np.ndarray:
-        """The previous logits moved to `frame`'s low-res canvas (unknown parts: background)."""
         logits, old, _ = previous
         if old == frame:
             return logits
-        shape = self._image.shape[:2]
-        low = torch.from_numpy(logits)[None]
-        full = torch.full((1, 1) + shape, OUTSIDE_LOGIT)
-        (a, b, c, d), size = old.box, (old.box[2] - old.box[0], old.box[3] - old.box[1])
-        full[..., a:c, b:d] = logits_to_image(low, old.target_size, old.resized_shape, size)
-        a, b, c, d = frame.box
-        crop = full[..., a:c, b:d]
-        side = frame.target_size // 4
-        h, w = (max(1, round(n / 4)) for n in frame.resized_shape)
-        out = torch.full((1, 1, side, side), OUTSIDE_LOGIT)
-        out[..., :h, :w] = F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)
-        return out[0].numpy()
+        return move_logits(logits, old.box, _box_shape(old.box), frame.box, _box_shape(frame.box),
+                           frame.target_size)
 
 
 def zoom_box(shape, extent, clicks, expansion: float = 1.4, min_crop: int = 200,
@@ -167,6 +158,40 @@ def zoom_box(shape, extent, clicks, expansion: float = 1.4, min_crop: int = 200,
     holds_clicks = ((clicks[:, 0] >= a) & (clicks[:, 0] <= c - 1) & (clicks[:, 1] >= b)
                     & (clicks[:, 1] <= d - 1)).all()
     return tuple(previous) if holds_clicks and _box_iou(box, previous) >= keep_iou else box
+
+
+def move_logits(logits: np.ndarray, old_box, old_size, new_box, new_size, canvas: int) -> np.ndarray:
+    """Low-res logits (SAM's layout: 1/4 of the model canvas) of the window ``old_box`` (row0,
+    col0, row1, col1 in image pixels, handed to the predictor resized to ``old_size``) resampled
+    bilinearly onto the low-res grid of ``new_box`` / ``new_size``. Cells that the old window did
+    not see, and the canvas padding, get OUTSIDE_LOGIT. Pure NumPy (the napari session uses it)."""
+    low = np.asarray(logits, np.float32).reshape(np.shape(logits)[-2:])
+    side = canvas // 4
+    old_resized, new_resized = resized_shape(*old_size, canvas), resized_shape(*new_size, canvas)
+    cells = np.arange(side)
+    by_axis, seen = [], []
+    for axis in (0, 1):
+        old_len, new_len = old_box[axis + 2] - old_box[axis], new_box[axis + 2] - new_box[axis]
+        # new low-res cell centre -> new canvas -> image pixel -> old canvas -> old low-res cell
+        on_canvas = (cells + 0.5) * 4 - 0.5
+        on_image = (on_canvas + 0.5) * new_len / new_resized[axis] - 0.5 + new_box[axis]
+        on_old = (on_image - old_box[axis] + 0.5) * old_resized[axis] / old_len / 4 - 0.5
+        seen.append((on_canvas < new_resized[axis]) & (on_image >= old_box[axis] - 0.5)
+                    & (on_image < old_box[axis + 2] - 0.5))
+        below = np.clip(np.floor(on_old), 0, low.shape[axis] - 1).astype(np.intp)
+        above = np.minimum(below + 1, low.shape[axis] - 1)
+        weight = np.clip(on_old - below, 0, 1).astype(np.float32)
+        matrix = np.zeros((side, low.shape[axis]), np.float32)
+        matrix[cells, below] += 1 - weight
+        matrix[cells, above] += weight
+        by_axis.append(matrix)
+    moved = by_axis[0] @ low @ by_axis[1].T
+    moved[~(seen[0][:, None] & seen[1][None, :])] = OUTSIDE_LOGIT
+    return moved[None].astype(np.float32)
+
+
+def _box_shape(box) -> tuple[int, int]:
+    return box[2] - box[0], box[3] - box[1]
 
 
 def _span(centre: float, length: float, size: int) -> tuple[int, int]:

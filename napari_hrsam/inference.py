@@ -19,7 +19,6 @@ from .slicing import (ImageLayout, check_finite, contrast_step, model_image,
 from .state import Prompts, Region, SliceKey, SliceResult, SparseMask
 
 AUTO_LIMITS_KEPT = 1024  # slices whose percentile limits are remembered
-OUTSIDE_LOGIT = -20.0  # moved logits where the previous window saw nothing: background
 
 
 class SliceEngine:
@@ -59,7 +58,10 @@ class SliceEngine:
             return previous.logits
         if not self.zoom_in:
             return None
-        return move_logits(previous.logits, previous.region, region, self.target_size)
+        from hrsam_model.zoom import move_logits  # torch is loaded already: the model has run
+
+        old = previous.region
+        return move_logits(previous.logits, old.box, old.size, region.box, region.size, self.target_size)
 
     def full_region(self, key: SliceKey) -> Region | None:
         """The whole-slice region, or None for huge slices (their window needs prompts)."""
@@ -177,37 +179,6 @@ def paste_logits(logits: np.ndarray, coarse: np.ndarray, region: Region,
     mask &= near[src_rows[:, None], src_cols[None, :]]
     top, left = region.box[:2]
     return SparseMask.from_dense(mask, offset=(top + rows[0], left + cols[0]), shape=shape)
-
-
-def move_logits(logits: np.ndarray, old: Region, new: Region, canvas: int) -> np.ndarray:
-    """Low-res logits (1/4 of the model canvas, SAM's layout) of window ``old`` resampled
-    bilinearly onto the low-res grid of window ``new``; cells that ``old`` did not see, and
-    the canvas padding, get OUTSIDE_LOGIT."""
-    from hrsam_model.transforms import resized_shape
-
-    low = logits.reshape(logits.shape[-2:])
-    side = canvas // 4
-    by_axis, seen = [], []
-    for axis in (0, 1):
-        new_resized = resized_shape(*new.size, canvas)[axis]
-        old_resized = resized_shape(*old.size, canvas)[axis]
-        cells = np.arange(side)
-        # new low-res cell centre -> new canvas -> slice pixel -> old canvas -> old low-res cell
-        on_canvas = (cells + 0.5) * 4 - 0.5
-        on_slice = (on_canvas + 0.5) * new.shape[axis] / new_resized - 0.5 + new.box[axis]
-        on_old = (on_slice - old.box[axis] + 0.5) * old_resized / old.shape[axis] / 4 - 0.5
-        seen.append((on_canvas < new_resized) & (on_slice >= old.box[axis] - 0.5)
-                    & (on_slice < old.box[axis + 2] - 0.5))
-        below = np.clip(np.floor(on_old), 0, low.shape[axis] - 1).astype(np.intp)
-        above = np.minimum(below + 1, low.shape[axis] - 1)
-        weight = np.clip(on_old - below, 0, 1).astype(np.float32)
-        matrix = np.zeros((side, low.shape[axis]), np.float32)
-        matrix[cells, below] += 1 - weight
-        matrix[cells, above] += weight
-        by_axis.append(matrix)
-    moved = by_axis[0] @ low @ by_axis[1].T
-    moved[~(seen[0][:, None] & seen[1][None, :])] = OUTSIDE_LOGIT
-    return moved[None].astype(np.float32)
 
 
 def _nearest(index: np.ndarray, full: int, small: int) -> np.ndarray:

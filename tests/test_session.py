@@ -611,20 +611,22 @@ def test_zoom_in_is_off_by_default_and_can_be_switched_on_for_the_current_object
 
 
 def test_logits_moved_into_a_zoom_window_keep_the_object_in_place():
-    from napari_hrsam.inference import OUTSIDE_LOGIT, move_logits
-    from napari_hrsam.state import Region
+    from hrsam_model.zoom import OUTSIDE_LOGIT, move_logits
 
-    whole = Region((0, 0, 1024, 1024), (1024, 1024))  # low-res cell = 4 slice pixels
+    whole = (0, 0, 1024, 1024), (1024, 1024)  # box, size handed to the model: cell = 4 px
     rows, cols = np.mgrid[:256, :256]
     logits = np.where((rows - 75) ** 2 + (cols - 100) ** 2 <= 10 ** 2, 8.0, -8.0)[None].astype(np.float32)
-    window = Region((200, 300, 400, 500), (200, 200))  # 200 px: one cell = 200/256 px
-    moved = move_logits(logits, whole, window, 1024)
+    window = (200, 300, 400, 500), (200, 200)  # 200 px: one cell = 200/256 px
+    moved = move_logits(logits, *whole, *window, 1024)
     assert moved.shape == (1, 256, 256)
     inside = np.argwhere(moved[0] > 0).mean(axis=0) * 200 / 256 + [200, 300]
     assert np.abs(inside - [75 * 4 + 1.5, 100 * 4 + 1.5]).max() < 2  # the same slice pixels
-    narrow = Region((200, 300, 400, 400), (200, 100))  # padding right of the resized image
-    assert (move_logits(logits, whole, narrow, 1024)[0, :, 130:] == OUTSIDE_LOGIT).all()
-    back = move_logits(moved, window, whole, 1024)  # the part the window never saw: background
+    narrow = (200, 300, 400, 400), (200, 100)  # padding right of the resized image
+    assert (move_logits(logits, *whole, *narrow, 1024)[0, :, 130:] == OUTSIDE_LOGIT).all()
+    shrunk = (0, 0, 2048, 2048), (1024, 1024)  # a huge slice's window, shrunk 2x: cell = 8 px
+    big = move_logits(logits, *whole, *shrunk, 1024)
+    assert (big[0, 36:40, 48:52] > 0).all() and (big[0, 130:] == OUTSIDE_LOGIT).all()
+    back = move_logits(moved, *window, *whole, 1024)  # the part the window never saw: background
     assert (back[0, :40] == OUTSIDE_LOGIT).all() and (back[0, 70:80, 95:105] > 0).all()
 
 
