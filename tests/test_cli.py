@@ -193,6 +193,7 @@ def test_demo_with_bundled_weights_segments_nuclei(capsys, tmp_path):
     # contrast, clicks, paste-back) lets the bundled model find the nuclei; the model's own
     # accuracy target (IoU >= 0.8 within 3 clicks) is tested with the model.
     assert np.mean(final) >= 0.4, stdout
+    assert results["zoom_in"] and "zoom-in windows" in stdout  # as the widget does by default
 
 
 # ----------------------------------------------------------------------------- eval
