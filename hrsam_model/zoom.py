@@ -11,8 +11,6 @@ Each new crop costs one encoder pass, counted in that click's time.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
@@ -20,14 +18,6 @@ from .predictor import Prediction, Predictor
 from .transforms import check_image, resized_shape, to_display_range
 
 OUTSIDE_LOGIT = -20.0  # where a crop's previous mask is unknown: surely background
-
-
-@dataclass(frozen=True)
-class _Frame:
-    """Where the last logits live: a crop box (row0, col0, row1, col1) and the model input size."""
-
-    box: tuple
-    target_size: int
 
 
 class ZoomInPredictor:
@@ -49,8 +39,9 @@ class ZoomInPredictor:
         self.predictor = predictor
         self.expansion, self.min_crop = float(expansion), int(min_crop)
         self.skip_clicks, self.keep_iou = int(skip_clicks), float(keep_iou)
-        self._image = self._display = self._limits = None
-        self._last = None  # (logits array handed out, its _Frame, full-grid mask)
+        self._image = self._display = self._full = None
+        self._window = None  # (box, embedding) of the last crop: reused while the box stays
+        self._last = None  # (logits handed out, their box, the mask's bbox in the image or None)
 
     @property
     def model(self):
@@ -64,18 +55,14 @@ class ZoomInPredictor:
     def target_size(self):
         return self.predictor.target_size
 
-    @property
-    def clicked_pieces_only(self):
-        return self.predictor.clicked_pieces_only
-
     def set_image(self, image, contrast_limits=None):
         image = check_image(image)
+        self._full = self.predictor.set_image(image, contrast_limits)
         self._image = image
         # crops are cut from the display range of the whole image: every crop shares its contrast
         self._display = to_display_range(image, contrast_limits)
-        self._last = None
-        self._limits = contrast_limits
-        return self.predictor.set_image(image, contrast_limits)
+        self._window = self._last = None
+        return self._full
 
     @torch.no_grad()
     def predict(self, points=None, labels=None, box=None, mask_input=None, multimask=False):
@@ -90,31 +77,35 @@ class ZoomInPredictor:
             raise ValueError(f"points must have shape (N, 2) as (x, y); got {points.shape}")
         previous = self._previous(mask_input)
         shape = self._image.shape[:2]
-        if len(points) <= self.skip_clicks or previous is None:
-            box_now = (0, 0) + shape
-        else:
-            box_now = self._crop_box(previous[2], points, previous[1].box)
-        if box_now == (0, 0) + shape:
-            self.predictor.set_image(self._image, self._limits)
-        else:
-            r0, c0, r1, c1 = box_now
-            self.predictor.set_image(self._display[r0:r1, c0:c1], (0.0, 255.0))
-        emb = self.predictor.embedding
-        frame = _Frame(box_now, emb.target_size)
-        r0, c0, r1, c1 = box_now
+        crop = (0, 0) + shape
+        if previous is not None and len(points) > self.skip_clicks:
+            crop = zoom_box(shape, previous[2], points[:, ::-1], self.expansion, self.min_crop,
+                            previous[1], self.keep_iou)
+        self.predictor.set_embedding(self._embedding_of(crop))
+        r0, c0, r1, c1 = crop
         inside = ((points[:, 0] >= c0 - 0.5) & (points[:, 0] <= c1 - 0.5)
                   & (points[:, 1] >= r0 - 0.5) & (points[:, 1] <= r1 - 0.5))
         labels = np.asarray(labels).reshape(-1)
-        feed = None if previous is None else self._logits_in(frame, previous)
+        feed = None if previous is None else self._logits_in(crop, previous)
         result = self.predictor.predict(points=points[inside] - [c0, r0], labels=labels[inside],
                                         mask_input=feed)
         mask = np.zeros(shape, bool)
         mask[r0:r1, c0:c1] = result.mask
-        logits = result.logits
-        self._last = (logits, frame, mask)
-        return Prediction(mask, logits, result.iou)
+        rows, cols = np.nonzero(result.mask)
+        bbox = None if rows.size == 0 else (r0 + rows.min(), c0 + cols.min(), r0 + rows.max() + 1,
+                                            c0 + cols.max() + 1)
+        self._last = (result.logits, crop, bbox)
+        return Prediction(mask, result.logits, result.iou)
 
-    # ----- frames ----------------------------------------------------------------------
+    # ----- crops -----------------------------------------------------------------------
+    def _embedding_of(self, crop):
+        if crop == (0, 0) + self._image.shape[:2]:
+            return self._full
+        if self._window is None or self._window[0] != crop:
+            r0, c0, r1, c1 = crop
+            self._window = crop, self.predictor.embed(self._display[r0:r1, c0:c1], (0.0, 255.0))
+        return self._window[1]
+
     def _previous(self, mask_input):
         if mask_input is None:
             return None
@@ -122,39 +113,34 @@ class ZoomInPredictor:
             raise ValueError("mask_input must be the logits of this ZoomInPredictor's previous result")
         return self._last
 
-    def _crop_box(self, mask, points, old_box):
-        rows, cols = np.nonzero(mask)
-        rows = np.concatenate([rows, points[:, 1]])
-        cols = np.concatenate([cols, points[:, 0]])
-        clicks = np.stack([points[:, 1], points[:, 0]], axis=1)
-        return zoom_box(mask.shape, (rows.min(), cols.min(), rows.max(), cols.max()), clicks,
-                        self.expansion, self.min_crop, old_box, self.keep_iou)
-
-    def _logits_in(self, frame: _Frame, previous) -> np.ndarray:
+    def _logits_in(self, crop, previous) -> np.ndarray:
         logits, old, _ = previous
-        if old == frame:
+        if old == crop:
             return logits
-        return move_logits(logits, old.box, _box_shape(old.box), frame.box, _box_shape(frame.box),
-                           frame.target_size)
+        return move_logits(logits, old, _box_shape(old), crop, _box_shape(crop), self.predictor.target_size)
 
 
-def zoom_box(shape, extent, clicks, expansion: float = 1.4, min_crop: int = 200,
+def zoom_box(shape, mask_bbox, clicks, expansion: float = 1.4, min_crop: int = 200,
              previous=None, keep_iou: float = 0.5) -> tuple[int, int, int, int]:
     """RITM's zoom-in window (row0, col0, row1, col1), end exclusive, on an image of `shape`.
 
-    extent: (row0, col0, row1, col1), inclusive, of the current mask and the clicks; each side is
-    expanded by `expansion`, to at least `min_crop` pixels, and moved inside the image.
-    `previous` is kept instead when it holds every click (N, 2) (row, col) and overlaps the new
-    window by IoU >= keep_iou, so its embedding is reused. Pure NumPy (the napari session uses it)."""
+    The extent of the current mask (`mask_bbox`, end exclusive; None when empty) and of the clicks
+    (N, 2) (row, col) is expanded by `expansion`, to at least `min_crop` pixels, and moved inside
+    the image. `previous` is kept instead when it holds every click and overlaps the new window
+    by IoU >= keep_iou, so its embedding is reused. Pure NumPy (the napari session uses it)."""
+    clicks = np.asarray(clicks, np.float64).reshape(-1, 2)
+    rows, cols = list(clicks[:, 0]), list(clicks[:, 1])
+    if mask_bbox is not None:
+        rows += [mask_bbox[0], mask_bbox[2] - 1]
+        cols += [mask_bbox[1], mask_bbox[3] - 1]
+    r0, c0, r1, c1 = min(rows), min(cols), max(rows), max(cols)
     height, width = shape
-    r0, c0, r1, c1 = extent
     top, bottom = _span((r0 + r1) / 2, max((r1 - r0 + 1) * expansion, min_crop), height)
     left, right = _span((c0 + c1) / 2, max((c1 - c0 + 1) * expansion, min_crop), width)
     box = (top, left, bottom, right)
     if previous is None:
         return box
     a, b, c, d = previous
-    clicks = np.asarray(clicks, np.float64).reshape(-1, 2)
     holds_clicks = ((clicks[:, 0] >= a) & (clicks[:, 0] <= c - 1) & (clicks[:, 1] >= b)
                     & (clicks[:, 1] <= d - 1)).all()
     return tuple(previous) if holds_clicks and _box_iou(box, previous) >= keep_iou else box
@@ -178,16 +164,23 @@ def move_logits(logits: np.ndarray, old_box, old_size, new_box, new_size, canvas
         on_old = (on_image - old_box[axis] + 0.5) * old_resized[axis] / old_len / 4 - 0.5
         seen.append((on_canvas < new_resized[axis]) & (on_image >= old_box[axis] - 0.5)
                     & (on_image < old_box[axis + 2] - 0.5))
-        below = np.clip(np.floor(on_old), 0, low.shape[axis] - 1).astype(np.intp)
-        above = np.minimum(below + 1, low.shape[axis] - 1)
-        weight = np.clip(on_old - below, 0, 1).astype(np.float32)
-        matrix = np.zeros((side, low.shape[axis]), np.float32)
-        matrix[cells, below] += 1 - weight
-        matrix[cells, above] += weight
-        by_axis.append(matrix)
+        by_axis.append(bilinear_matrix(on_old, low.shape[axis]))
     moved = by_axis[0] @ low @ by_axis[1].T
     moved[~(seen[0][:, None] & seen[1][None, :])] = OUTSIDE_LOGIT
     return moved[None].astype(np.float32)
+
+
+def bilinear_matrix(positions: np.ndarray, size: int) -> np.ndarray:
+    """(len(positions), size) matrix that samples a grid of `size` cells linearly at `positions`
+    (cell units, clamped to the grid): rows of weights for one axis of a separable resize."""
+    positions = np.clip(positions, 0, size - 1)
+    below = np.floor(positions).astype(np.intp)
+    above = np.minimum(below + 1, size - 1)
+    weight = (positions - below).astype(np.float32)
+    matrix = np.zeros((positions.size, size), np.float32)
+    matrix[np.arange(positions.size), below] += 1 - weight
+    matrix[np.arange(positions.size), above] += weight
+    return matrix
 
 
 def _box_shape(box) -> tuple[int, int]:

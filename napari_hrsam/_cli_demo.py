@@ -3,7 +3,8 @@
 Offline and headless: the bundled model, the bundled image and ground truth, the standard
 click protocol of ``hrsam_model.evaluation.clicker`` (each click at the point farthest
 inside the larger error region, positive or negative), run through the same ``Session``
-as the napari widget, zoom-in included (``--no-zoom`` turns it off). Writes the labels (TIFF), an overlay (PNG) and the numbers (JSON).
+as the napari widget, zoom-in included (``--no-zoom`` turns it off). Writes the labels
+(TIFF), an overlay (PNG) and the numbers (JSON).
 """
 from __future__ import annotations
 

@@ -197,12 +197,7 @@ def _bilinear(index: np.ndarray, full: int, resized: int, canvas: int, low: int)
     """Matrix (len(index), low) interpolating low-res logits at full-res pixel centres:
     full pixel -> resized image pixel -> model canvas -> low-res grid (half-pixel centres,
     like torch's align_corners=False)."""
+    from hrsam_model.zoom import bilinear_matrix  # torch is loaded already: the model has run
+
     on_resized = (index + 0.5) * resized / full - 0.5
-    on_low = np.clip((on_resized + 0.5) * low / canvas - 0.5, 0, low - 1)
-    below = np.floor(on_low).astype(np.intp)
-    above = np.minimum(below + 1, low - 1)
-    weight = (on_low - below).astype(np.float32)
-    matrix = np.zeros((index.size, low), np.float32)
-    matrix[np.arange(index.size), below] += 1 - weight
-    matrix[np.arange(index.size), above] += weight
-    return matrix
+    return bilinear_matrix((on_resized + 0.5) * low / canvas - 0.5, low)

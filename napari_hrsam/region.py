@@ -74,13 +74,7 @@ def zoom_region(shape: tuple[int, int], prompts: Prompts, mask_bbox, target_size
     clicks and overlaps."""
     from hrsam_model.zoom import zoom_box  # torch is loaded already: the model has run
 
-    clicks = np.array(prompts.points, np.float64).reshape(-1, 2)
-    rows, cols = list(clicks[:, 0]), list(clicks[:, 1])
-    if mask_bbox is not None:
-        rows += [mask_bbox[0], mask_bbox[2] - 1]
-        cols += [mask_bbox[1], mask_bbox[3] - 1]
-    extent = (min(rows), min(cols), max(rows), max(cols))
-    box = zoom_box(shape, extent, clicks, previous=None if previous is None else previous.box)
+    box = zoom_box(shape, mask_bbox, prompts.points, previous=None if previous is None else previous.box)
     if box == (0, 0) + tuple(shape):  # a big object: the usual whole-slice window
         return choose_region(shape, prompts, target_size, previous)
     top, left, bottom, right = box

@@ -118,7 +118,7 @@ def test_the_previous_mask_is_fed_in_the_crops_frame():
     second = zoom.predict(points=[[200, 200], [120, 120]], labels=[1, 1], mask_input=first.logits)
     fed = model.mask_inputs
     assert model.encodes == 2 and fed[0] is None
-    (r0, c0, r1, c1), emb = zoom._last[1].box, zoom.predictor.embedding
+    (r0, c0, r1, c1), emb = zoom._last[1], zoom.predictor.embedding
     h, w = (n // 4 for n in emb.resized_shape)
     shown = F.interpolate((fed[1][0, :, :h, :w] > 0).float()[None], size=(r1 - r0, c1 - c0))[0, 0] > 0.5
     assert iou(shown.numpy(), first.mask[r0:r1, c0:c1]) > 0.9  # the same square, in crop pixels
