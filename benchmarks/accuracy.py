@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_description  # noqa: E402
 
 from hrsam_model.evaluation import datasets  # noqa: E402
-from hrsam_model.evaluation.command import load_model_predictor, make_baseline  # noqa: E402
+from hrsam_model.evaluation.command import add_zoom_option, load_model_predictor, make_baseline  # noqa: E402
 from hrsam_model.evaluation.metrics import summarize  # noqa: E402
 from hrsam_model.evaluation.report import format_table  # noqa: E402
 from hrsam_model.evaluation.runner import evaluate  # noqa: E402
@@ -50,8 +50,7 @@ def parse_args(argv=None):
     parser.add_argument("--device", default=None)
     parser.add_argument("--all-pieces", action="store_true",
                         help="score the model's whole mask, not only the pieces holding a positive click")
-    parser.add_argument("--zoom-in", action="store_true",
-                        help="from the second click on, segment in a crop around the object (RITM's option)")
+    add_zoom_option(parser)
     return parser.parse_args(argv)
 
 

@@ -1,4 +1,4 @@
-"""Zoom-in: after the first click, segment in a crop around the object, seen at the full input size.
+"""Zoom-in: segment in a crop around the object, seen at the full input size.
 
 Thin or small objects (bacteria a few pixels wide) cover less than one 16 px token when a whole
 image is shrunk into a 1024 px input. RITM's evaluation (and FocalClick/FocusCut after it) zooms
@@ -7,7 +7,10 @@ expanded by `expansion` and at least `min_crop` pixels, resized to the model's i
 is kept while it still overlaps the new one by IoU >= `keep_iou`, so most clicks reuse its
 embedding. HRSAM's own protocol does not zoom; this is an option (`Predictor` stays the default).
 
-Each new crop costs one encoder pass, counted in that click's time.
+With ``skip_clicks=0`` (what the napari widget does) the first click zooms too: a pass on the
+whole image finds the object, then the same clicks are decoded again in the crop around that
+first mask, without it as a mask prompt (a coarse first mask fed back held the crop's pass back
+on the validation splits). Each new crop costs one encoder pass, counted in that click's time.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ OUTSIDE_LOGIT = -20.0  # where a crop's previous mask is unknown: surely backgro
 
 
 class ZoomInPredictor:
-    """A `Predictor` that zooms in on the object from click `skip_clicks + 1` on.
+    """A `Predictor` that zooms in on the object from click `skip_clicks + 1` on (RITM: 1;
+    0 = the first click too, after a whole-image pass has found the object).
 
     >>> zoom = ZoomInPredictor(Predictor(build_model("hrsam_tiny", pretrained=True)))
     >>> zoom.set_image(image)
@@ -34,8 +38,8 @@ class ZoomInPredictor:
 
     def __init__(self, predictor: Predictor, expansion: float = 1.4, min_crop: int = 200,
                  skip_clicks: int = 1, keep_iou: float = 0.5):
-        if expansion < 1 or min_crop < 16 or skip_clicks < 1 or not 0 <= keep_iou <= 1:
-            raise ValueError("need expansion >= 1, min_crop >= 16, skip_clicks >= 1, 0 <= keep_iou <= 1")
+        if expansion < 1 or min_crop < 16 or skip_clicks < 0 or not 0 <= keep_iou <= 1:
+            raise ValueError("need expansion >= 1, min_crop >= 16, skip_clicks >= 0, 0 <= keep_iou <= 1")
         self.predictor = predictor
         self.expansion, self.min_crop = float(expansion), int(min_crop)
         self.skip_clicks, self.keep_iou = int(skip_clicks), float(keep_iou)
@@ -76,19 +80,30 @@ class ZoomInPredictor:
         if points.ndim != 2 or points.shape[1] != 2:
             raise ValueError(f"points must have shape (N, 2) as (x, y); got {points.shape}")
         previous = self._previous(mask_input)
+        labels = np.asarray(labels).reshape(-1)
         shape = self._image.shape[:2]
         crop = (0, 0) + shape
         if previous is not None and len(points) > self.skip_clicks:
             crop = zoom_box(shape, previous[2], points[:, ::-1], self.expansion, self.min_crop,
                             previous[1], self.keep_iou)
+        feed = None if previous is None else self._logits_in(crop, previous)
+        result = self._predict_in(crop, points, labels, feed)
+        if previous is None and self.skip_clicks == 0 and self._last[2] is not None:
+            # the whole view found the object: look again, closer (the coarse mask is not fed)
+            closer = zoom_box(shape, self._last[2], points[:, ::-1], self.expansion, self.min_crop)
+            if closer != crop:
+                result = self._predict_in(closer, points, labels, None)
+        return result
+
+    def _predict_in(self, crop, points, labels, feed) -> Prediction:
+        """Decode the clicks inside `crop` (those outside it are not shown to the model)."""
         self.predictor.set_embedding(self._embedding_of(crop))
         r0, c0, r1, c1 = crop
         inside = ((points[:, 0] >= c0 - 0.5) & (points[:, 0] <= c1 - 0.5)
                   & (points[:, 1] >= r0 - 0.5) & (points[:, 1] <= r1 - 0.5))
-        labels = np.asarray(labels).reshape(-1)
-        feed = None if previous is None else self._logits_in(crop, previous)
         result = self.predictor.predict(points=points[inside] - [c0, r0], labels=labels[inside],
                                         mask_input=feed)
+        shape = self._image.shape[:2]
         mask = np.zeros(shape, bool)
         mask[r0:r1, c0:c1] = result.mask
         rows, cols = np.nonzero(result.mask)

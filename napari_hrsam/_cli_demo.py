@@ -39,7 +39,7 @@ def add_commands(commands, parents) -> None:
                       help="simulated clicks per nucleus (default 3)")
     demo.add_argument("--no-zoom", action="store_true",
                       help="segment on the whole image at every click (the widget zooms in on the "
-                           "object from the 2nd click)")
+                           "object)")
     demo.set_defaults(run=run_demo)
 
 

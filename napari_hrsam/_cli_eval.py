@@ -37,9 +37,10 @@ def add_eval(commands, parents) -> None:
                              "(comma-separated)")
     parser.add_argument("--no-model", action="store_true",
                         help="run only the --baselines")
-    parser.add_argument("--zoom-in", action="store_true",
-                        help="from the second click on, segment in a crop around the object "
-                             "(RITM's option; HRSAM's own protocol does not zoom)")
+    # the same option as hrsam_model.evaluation.command.add_zoom_option (not imported: torch)
+    parser.add_argument("--zoom-in", nargs="?", const="first", choices=("first", "second"),
+                        help="segment in a crop around the object: from the first click on, as "
+                             "the widget does (default), or from the 'second' (RITM's option)")
     parser.set_defaults(run=run_eval)
 
 

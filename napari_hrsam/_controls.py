@@ -34,7 +34,7 @@ def build_controls(widget) -> None:
     widget.negative_check = QCheckBox("left click adds negative points (T)")
     widget.pieces_check = QCheckBox("only the pieces you clicked (off: the whole mask)")
     widget.pieces_check.setChecked(True)
-    widget.zoom_check = QCheckBox("zoom in on the object from the 2nd click")
+    widget.zoom_check = QCheckBox("zoom in on the object")
     widget.zoom_check.setChecked(True)
     widget.model_label = QLabel(f"{DEFAULT_MODEL}: loads on the first click")
     widget.model_label.setWordWrap(True)

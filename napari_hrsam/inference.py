@@ -36,7 +36,7 @@ class SliceEngine:
         self.data_key = data_key
         self.channels = channels
         self.contrast_limits = contrast_limits  # None or one (lo, hi) per channel
-        self.zoom_in = bool(zoom_in)  # from the 2nd click, a window around the object
+        self.zoom_in = bool(zoom_in)  # a window around the object (see look_closer)
         self.target_size = int(getattr(predictor, "target_size", 1024))
         self._model_token = (type(predictor).__name__, id(predictor),
                              id(getattr(predictor, "model", None)))
@@ -50,6 +50,17 @@ class SliceEngine:
             bbox = None if previous.mask.empty else previous.mask.bbox
             return zoom_region(shape, prompts, bbox, self.target_size, old)
         return choose_region(shape, prompts, self.target_size, old)
+
+    def look_closer(self, key: SliceKey, prompts: Prompts, result: SliceResult) -> SliceResult:
+        """Zoom-in at the first click: when ``result`` came from the unzoomed view (no previous
+        mask), decode the same clicks again in the window around its mask, without that coarse
+        mask as a prompt (fed back, it held the closer look back on the validation splits)."""
+        if (not self.zoom_in or prompts.box is not None or result.mask.empty
+                or result.region != self.region(key, prompts)):
+            return result
+        region = zoom_region(self.layout.slice_shape(key), prompts, result.mask.bbox,
+                             self.target_size)
+        return result if region == result.region else self.predict(key, region, prompts)
 
     def mask_input(self, previous: SliceResult, region: Region) -> np.ndarray | None:
         """The previous logits as a mask prompt for ``region``: as they are in the same

@@ -78,8 +78,8 @@ class Session:
         ``cache_bytes``.
     data_key : hashable naming the image data in the cache; sessions given the same
         key (and cache) reuse each other's embeddings. Default: unique to this session.
-    zoom_in : from the second click on, segment in a window around the object (RITM's
-        zoom-in, ``hrsam_model.zoom``): small objects are seen larger. Settable later.
+    zoom_in : segment in a window around the object (``hrsam_model.zoom``): the first click
+        finds it on the whole slice, then looks again closer. Settable later.
 
     Raises ValueError for unusable input (no image, < 2 spatial axes, wrong labels
     shape/dtype, bad axes/position/limits).
@@ -389,6 +389,8 @@ class Session:
             return None
         result = self._engine.predict(request.key, request.region, request.prompts,
                                       request.mask_input)
+        if request.mask_input is None and self._wanted(request.key, request.prompts):
+            result = self._engine.look_closer(request.key, request.prompts, result)
         return Prediction(request.generation, request.key, request.prompts, result)
 
     def prepare_slice(self, key: SliceKey | None = None) -> bool:

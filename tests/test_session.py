@@ -583,18 +583,24 @@ def test_bundled_model_segments_a_bright_disk():
 
 
 # ------------------------------------------------------------------------ zoom-in
-def test_zoom_in_segments_from_the_second_click_in_a_window_around_the_object():
+def test_zoom_in_finds_the_object_on_the_slice_then_segments_in_a_window_around_it():
     image = disk((900, 1200), (300, 700), 20) | disk((900, 1200), (700, 200), 25)
     predictor = FakePredictor(target_size=1024)
     session = Session(image, predictor, zoom_in=True)
     session.add_point((300, 700))
-    assert predictor.embed_calls[-1]["shape"] == (900, 1200)  # the first click sees the slice
-    session.add_point((290, 705))
-    assert predictor.embed_calls[-1]["shape"] == (200, 200)  # 41 px object: RITM's minimum crop
-    assert predictor.predict_calls[-1]["mask_input"] is not None  # moved into the window
+    # the first click sees the slice, then looks again in RITM's minimum crop around the 41 px disk
+    assert [c["shape"] for c in predictor.embed_calls] == [(900, 1200), (200, 200)]
+    assert predictor.predict_calls[-1]["mask_input"] is None  # the coarse first mask is not fed
     np.testing.assert_array_equal(session.preview, disk(image.shape, (300, 700), 20) > 0)
+    session.add_point((290, 705))
+    assert predictor.predict_calls[-1]["shape"] == (200, 200)
+    assert predictor.predict_calls[-1]["mask_input"] is not None  # the window's own logits
     session.add_point((310, 695))
     assert len(predictor.embed_calls) == 2  # the window is kept: its embedding is reused
+    session.reset()  # a new first click far away finds the other disk
+    session.add_point((700, 200))
+    assert predictor.embed_calls[-1]["shape"] == (200, 200) and len(predictor.embed_calls) == 3
+    np.testing.assert_array_equal(session.preview, disk(image.shape, (700, 200), 25) > 0)
 
 
 def test_zoom_in_is_off_by_default_and_can_be_switched_on_for_the_current_object():

@@ -1,4 +1,4 @@
-"""Zoom-in: from the second click on, the model sees a crop around the object."""
+"""Zoom-in: the model sees a crop around the object (from the 2nd click, or the 1st after a whole view)."""
 import numpy as np
 import pytest
 import torch
@@ -79,6 +79,32 @@ def test_the_first_click_sees_the_whole_image_like_the_plain_predictor():
     assert np.array_equal(plain.mask, zoomed.mask) and plain.mask[150:250, 150:250].all()
 
 
+def off_grid_square_image():
+    image = np.zeros((1024, 1024), np.uint8)
+    image[406:450, 406:450] = 255  # 44 px, off the 16 px token grid: blocky in the whole view
+    return image, image > 0
+
+
+def test_zooming_from_the_first_click_looks_again_closer_without_the_coarse_mask():
+    image, square = off_grid_square_image()
+    plain = run_clicks(Predictor(CoarseEyes(), device="cpu"), image, [[428, 428]])
+    model = RecordingEyes()
+    zoomed = run_clicks(ZoomInPredictor(Predictor(model, device="cpu"), skip_clicks=0), image, [[428, 428]])
+    assert iou(plain.mask, square) < 0.8
+    assert iou(zoomed.mask, square) > 0.9
+    assert model.encodes == 2 and model.mask_inputs == [None, None]
+
+
+def test_zooming_from_the_first_click_keeps_the_whole_view_when_it_finds_nothing():
+    image, bar = thin_bar_image()  # missed by the whole view: no object to look closer at
+    model = CoarseEyes()
+    zoom = ZoomInPredictor(Predictor(model, device="cpu"), skip_clicks=0)
+    first = run_clicks(zoom, image, [[502, 420]])
+    assert model.encodes == 1 and not first.mask.any()
+    second = zoom.predict(points=[[502, 420], [503, 580]], labels=[1, 1], mask_input=first.logits)
+    assert iou(second.mask, bar) > 0.6  # from then on, as RITM's zoom-in
+
+
 def test_a_close_crop_is_kept_so_its_embedding_is_reused():
     image, _ = thin_bar_image()
     model = CoarseEyes()
@@ -132,10 +158,17 @@ def test_zoom_in_option_reaches_the_evaluation_and_the_command_line(tmp_path):
     from napari_hrsam.cli import build_parser as hrsam_parser
 
     label, predictor, _ = load_model_predictor("hrsam_tiny", untrained=True, zoom_in=True)
-    assert isinstance(predictor, ZoomInPredictor) and "zoom-in" in label
-    assert build_parser().parse_args(["--dataset", "nuclei", "--zoom-in"]).zoom_in
-    assert hrsam_parser().parse_args(["eval", "--dataset", "nuclei", "--zoom-in"]).zoom_in
-    assert not hrsam_parser().parse_args(["eval", "--dataset", "nuclei"]).zoom_in
+    assert isinstance(predictor, ZoomInPredictor) and "zoom-in" in label and predictor.skip_clicks == 0
+    label, predictor, _ = load_model_predictor("hrsam_tiny", untrained=True, zoom_in="second")
+    assert predictor.skip_clicks == 1 and "from click 2" in label
+    with pytest.raises(ValueError, match="zoom_in"):
+        load_model_predictor("hrsam_tiny", untrained=True, zoom_in="third")
+    assert build_parser().parse_args(["--dataset", "nuclei", "--zoom-in"]).zoom_in == "first"
+    for parser, command in ((build_parser(), []), (hrsam_parser(), ["eval"])):
+        args = command + ["--dataset", "nuclei"]
+        assert parser.parse_args(args + ["--zoom-in"]).zoom_in == "first"
+        assert parser.parse_args(args + ["--zoom-in", "second"]).zoom_in == "second"
+        assert not parser.parse_args(args).zoom_in
 
     image = np.zeros((400, 400), np.uint8)
     image[150:190, 100:300] = 200

@@ -42,14 +42,15 @@ def make_baseline(name: str):
 
 def load_model_predictor(
     model: str, target_size: int = 1024, checkpoint: str | None = None, untrained: bool = False, device=None,
-    all_pieces: bool = False, zoom_in: bool = False,
+    all_pieces: bool = False, zoom_in: bool | str | None = None,
 ):
     """(label, predictor, weights) for a named HRSAM model: bundled weights, a checkpoint, or random weights.
 
     all_pieces: score the decoder's whole mask (the official output) instead of the pieces that
     hold a positive click (`hrsam_model.postprocess`, what the plugin shows).
-    zoom_in: from the second click on, segment in a crop around the object (`hrsam_model.zoom`,
-    RITM's evaluation option; HRSAM's own protocol does not zoom).
+    zoom_in: segment in a crop around the object (`hrsam_model.zoom`; HRSAM's own protocol does
+    not zoom): "first" (or True) from the first click on, as the napari widget does; "second"
+    from the second click on, RITM's evaluation option.
     """
     from hrsam_model import Predictor, build_model
 
@@ -59,14 +60,38 @@ def load_model_predictor(
         network, weights = build_model(model, checkpoint=checkpoint), "checkpoint"
     else:
         network, weights = build_model(model, pretrained=True), "bundled"
-    label = (f"{model}@{target_size}" + (" all pieces" if all_pieces else "") + (" zoom-in" if zoom_in else "")
+    skip_clicks = zoom_skip_clicks(zoom_in)
+    zoom_label = "" if skip_clicks is None else " zoom-in" + (" from click 2" if skip_clicks else "")
+    label = (f"{model}@{target_size}" + (" all pieces" if all_pieces else "") + zoom_label
              + (" (RANDOM)" if untrained else ""))
     predictor = Predictor(network, device=device, target_size=target_size, clicked_pieces_only=not all_pieces)
-    if zoom_in:
+    if skip_clicks is not None:
         from hrsam_model.zoom import ZoomInPredictor
 
-        predictor = ZoomInPredictor(predictor)
+        predictor = ZoomInPredictor(predictor, skip_clicks=skip_clicks)
     return label, predictor, weights
+
+
+ZOOM_CHOICES = ("first", "second")
+
+
+def zoom_skip_clicks(zoom_in) -> int | None:
+    """ZoomInPredictor's skip_clicks for a zoom_in setting: None (off), 0 or 1."""
+    if zoom_in is None or zoom_in is False:
+        return None
+    if zoom_in is True or zoom_in == "first":
+        return 0
+    if zoom_in == "second":
+        return 1
+    raise ValueError(f"zoom_in must be one of {ZOOM_CHOICES} (or True/False), got {zoom_in!r}")
+
+
+def add_zoom_option(parser) -> None:
+    """--zoom-in [first|second], shared by every evaluation command line."""
+    parser.add_argument("--zoom-in", nargs="?", const="first", choices=ZOOM_CHOICES, default=None,
+                        help="segment in a crop around the object: from the first click on, as the "
+                             "napari widget does (default), or from the 'second' (RITM's option); "
+                             "HRSAM's own protocol does not zoom")
 
 
 def load_groups(
@@ -118,7 +143,7 @@ def run_evaluation(
     device=None,
     log: Callable[[str], None] | None = None,
     all_pieces: bool = False,
-    zoom_in: bool = False,
+    zoom_in: bool | str | None = None,
 ) -> str:
     """The tables (one per dataset; rows = methods) as text."""
     if num_clicks < 1:
@@ -170,8 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: auto)")
     parser.add_argument("--all-pieces", action="store_true",
                         help="score the model's whole mask, not only the pieces holding a positive click")
-    parser.add_argument("--zoom-in", action="store_true",
-                        help="from the second click on, segment in a crop around the object (RITM's option)")
+    add_zoom_option(parser)
     return parser
 
 
