@@ -36,6 +36,9 @@ def build_controls(widget) -> None:
     widget.pieces_check.setChecked(True)
     widget.zoom_check = QCheckBox("zoom in on the object")
     widget.zoom_check.setChecked(True)
+    widget.zoom_check.setToolTip("The first click finds the object on the whole slice; then each click "
+                                 "is decoded in a window around it (1.4x its extent, at least 200 px), "
+                                 "enlarged to the model's input size")
     widget.model_label = QLabel(f"{DEFAULT_MODEL}: loads on the first click")
     widget.model_label.setWordWrap(True)
 
