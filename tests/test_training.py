@@ -304,3 +304,24 @@ def test_finetune_source_weights_set_how_often_each_dataset_is_drawn():
     for bad in ("ecol=2", "nuclei=-1", "nuclei=0,ecoli=0,brain=0"):
         with pytest.raises(ValueError):
             finetune.source_probabilities(names, bad)
+
+
+def test_zoom_views_frame_an_object_like_inference_zoom_in():
+    rng = np.random.default_rng(5)
+    yy, xx = np.ogrid[:700, :1000]
+    masks = [(yy - 300) ** 2 + (xx - 400) ** 2 < 12 ** 2, (yy - 500) ** 2 + (xx - 700) ** 2 < 150 ** 2]
+    image = (np.any(masks, axis=0) * 200).astype(np.uint8)
+    for _ in range(10):
+        y0, y1, x0, x1 = clicks.zoom_window(image.shape, masks, rng)
+        held = [m for m in masks if m[y0:y1, x0:x1].sum() == m.sum()]
+        assert held, "the window holds its whole object"
+        side = max(y1 - y0, x1 - x0)
+        # a small object gets the minimum window (150-260 px); a big one 1.2-2x its extent
+        big = any(m is masks[1] for m in held)
+        assert 1.2 * 299 <= side <= 2.0 * 301 if big else 150 <= side <= 260
+    cfg = finetune.FinetuneConfig(zoom_view_fraction=1.0, synthetic_fraction=0.0, crop=128)
+    groups = {"toy": [(image, masks)]}
+    x, origin, side, inside, canvas = finetune.draw_crop(groups, rng, cfg)
+    assert canvas == 1024 and inside and x.shape[-1] == side
+    # the view is a zoomed window: even the 24 px object now spans over 80 canvas pixels (>= 3.9x)
+    assert all(np.ptp(np.nonzero(m)[0]) > 80 for m in inside)

@@ -76,9 +76,24 @@ def random_window(shape, masks, rng: np.random.Generator, whole_prob: float = 0.
     return y0, y0 + ch, x0, x0 + cw
 
 
-def make_view(image, masks, rng: np.random.Generator, whole_prob: float = 0.35, canvas: int = CANVAS):
-    """Augmented RGB uint8 view (long side `canvas`) and its object masks that are big and whole enough."""
-    y0, y1, x0, x1 = random_window(image.shape[:2], masks, rng, whole_prob)
+def zoom_window(shape, masks, rng: np.random.Generator):
+    """The window that inference's zoom-in (`hrsam_model.zoom`) would cut around a random object:
+    its extent times 1.2-2.0 (inference: 1.4), at least 150-260 px (inference: 200)."""
+    from hrsam_model.zoom import zoom_box
+
+    ys, xs = np.nonzero(masks[int(rng.integers(len(masks)))])
+    bbox = (ys.min(), xs.min(), ys.max() + 1, xs.max() + 1)
+    click = [[ys.mean(), xs.mean()]]
+    top, left, bottom, right = zoom_box(shape, bbox, click, rng.uniform(1.2, 2.0), int(rng.integers(150, 261)))
+    return top, bottom, left, right
+
+
+def make_view(image, masks, rng: np.random.Generator, whole_prob: float = 0.35, canvas: int = CANVAS,
+              window=None):
+    """Augmented RGB uint8 view (long side `canvas`) and its object masks that are big and whole enough.
+
+    window: (y0, y1, x0, x1) of the image to view; default `random_window`."""
+    y0, y1, x0, x1 = random_window(image.shape[:2], masks, rng, whole_prob) if window is None else window
     k, flip = int(rng.integers(0, 4)), bool(rng.random() < 0.5)
     rgb = photometric(to_rgb_uint8(flip_rotate(image[y0:y1, x0:x1], rng, k, flip), rng), rng)
     rgb = resize_long_side(rgb, canvas)

@@ -15,6 +15,8 @@ a small canvas of its own, with a resized PE, learned the wrong object scale and
 Every window trains up to `--objects` objects on one encoder pass. With `--large-canvas-fraction`,
 that share of the labelled views is laid out on a 2048 px canvas instead (objects twice as large
 in tokens, the PE and clicks of a 2048 px input), as inference at `target_size=2048` sees them.
+With `--zoom-view-fraction`, that share of the labelled views is cut around an object the way the
+zoom-in of `hrsam_model.zoom` cuts its window (with jittered expansion and minimum size).
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from hrsam_model.transforms import prepare_input
 
 from . import loop
 from .clicks import (CANVAS, MIN_OBJECT_PIXELS, Prompts, load_labelled_groups, lr_at, make_view,
-                     prompt_tensors, simulate, synthetic_view)
+                     prompt_tensors, simulate, synthetic_view, zoom_window)
 from .losses import binary_iou, normalized_focal_loss
 
 
@@ -55,6 +57,7 @@ class FinetuneConfig:
     whole_image_fraction: float = 0.7  # views of a whole image (objects at their inference scale)
     large_canvas_fraction: float = 0.0  # labelled views on a 2048 canvas (inference at 2048 px)
     large_canvas_max_crop: int = 1024  # window cap there, to bound the backward's cost
+    zoom_view_fraction: float = 0.0  # labelled views cut like inference's zoom-in window
     source_weights: str = ""  # e.g. "nuclei=1,ecoli=2,brain=1"; empty: every labelled source alike
     seed: int = 0
     threads: int = 2
@@ -144,7 +147,10 @@ def draw_crop(groups: dict, rng: np.random.Generator, cfg: FinetuneConfig):
             image, group_masks = groups[source][int(rng.integers(len(groups[source])))]
             if rng.random() < cfg.large_canvas_fraction:
                 canvas, max_side = 2 * CANVAS, cfg.large_canvas_max_crop
-            rgb, masks = make_view(image, group_masks, rng, cfg.whole_image_fraction, canvas)
+            window = None
+            if cfg.zoom_view_fraction and rng.random() < cfg.zoom_view_fraction:
+                window = zoom_window(image.shape[:2], group_masks, rng)
+            rgb, masks = make_view(image, group_masks, rng, cfg.whole_image_fraction, canvas, window)
         if masks:
             (y0, x0), side, inside = crop_around(rgb.shape[:2], masks, rng, cfg.crop, cfg.objects, max_side)
             if inside:
