@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 
 import numpy as np
 from scipy.ndimage import binary_dilation
@@ -51,16 +52,17 @@ class SliceEngine:
             return zoom_region(shape, prompts, bbox, self.target_size, old)
         return choose_region(shape, prompts, self.target_size, old)
 
-    def look_closer(self, key: SliceKey, prompts: Prompts, result: SliceResult) -> SliceResult:
+    def with_closer_look(self, key: SliceKey, prompts: Prompts, result: SliceResult) -> SliceResult:
         """Zoom-in at the first click: when ``result`` came from the unzoomed view (no previous
-        mask), decode the same clicks again in the window around its mask, without that coarse
-        mask as a prompt (fed back, it held the closer look back on the validation splits)."""
+        mask), it gets ``look_closer``, the window around its mask where the same clicks are
+        decoded next, without that coarse mask as a prompt (fed back, it held the closer look
+        back on the validation splits)."""
         if (not self.zoom_in or prompts.box is not None or result.mask.empty
                 or result.region != self.region(key, prompts)):
             return result
         region = zoom_region(self.layout.slice_shape(key), prompts, result.mask.bbox,
                              self.target_size)
-        return result if region == result.region else self.predict(key, region, prompts)
+        return result if region == result.region else replace(result, look_closer=region)
 
     def mask_input(self, previous: SliceResult, region: Region) -> np.ndarray | None:
         """The previous logits as a mask prompt for ``region``: as they are in the same

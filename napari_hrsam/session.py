@@ -15,21 +15,18 @@ Coordinates given to the session are (row, col) pixels of the current slice.
 
 Threads
     Cheap state changes (set_slice, add_point, remove_point, set_box, set_prompts, reset,
-    commit, remove_object, undo, redo, apply, discard) belong to one thread (napari's main
-    thread). Heavy work is split out and is safe to run in ONE worker thread at a time:
-    ``compute(request)`` (embedding + decoder), ``prepare_slice()`` (embedding only) and
-    ``compute_propagation(request, ...)``. They read the image lazily and never change
-    session state; their answers come back through ``apply(...)``, which drops an answer
-    whose ``generation`` is outdated (the prompts changed meanwhile). Synchronous use (CLI,
-    notebooks) is the default: ``add_point(..., predict=True)`` predicts at once.
+    commit, remove_object, undo, redo, apply, discard) belong to napari's main thread. Heavy
+    work runs in ONE worker thread at a time: ``compute(request)``, ``prepare_slice()`` and
+    ``compute_propagation(request, ...)``. They read the image lazily and never change session
+    state; ``apply(...)`` takes their answers and drops outdated ones (the prompts changed
+    meanwhile). ``add_point(..., predict=True)`` (the default) predicts at once.
 
 Widget recipe::
 
     session.add_point((r, c), positive=True, predict=False)      # main thread
-    request = session.pending_request()                           # main thread
-    prediction = session.compute(request)                         # worker (None if stale)
-    session.apply(prediction)                                     # main thread
-    # if compute raised ValueError (e.g. NaN slice): session.discard(request)
+    while (request := session.pending_request()) is not None:     # zoom-in's first click
+        session.apply(session.compute(request))                   # takes two passes
+    # compute runs in a worker; if it raised ValueError (e.g. NaN slice): discard(request)
 """
 from __future__ import annotations
 
@@ -357,8 +354,7 @@ class Session:
         return self.preview
 
     def predict_again(self) -> None:
-        """Mark the current slice's object for a new prediction, e.g. after a predictor
-        setting changed; remembered results are forgotten. Not an undo step."""
+        """Predict the current slice's object anew (after a setting changed). Not an undo step."""
         self._results.clear()
         state = self._object.slices.get(self._key) if self._key is not None else None
         if state is not None and state.result is not None:
@@ -367,12 +363,14 @@ class Session:
 
     def pending_request(self) -> PredictRequest | None:
         """The next prediction due (current slice first), or None."""
-        keys = sorted(self._object.slices, key=lambda k: k != self._key)
-        for key in keys:
+        for key in sorted(self._object.slices, key=lambda k: k != self._key):
             state = self._object.slices[key]
             if not state.pending:
                 continue
             previous = state.result
+            closer = previous.look_closer if previous is not None else None
+            if closer is not None and previous.prompts == state.prompts:  # zoom-in's second pass
+                return PredictRequest(self._generation, key, state.prompts, closer, None)
             region = self._engine.region(key, state.prompts, previous)
             use_logits = previous is not None and state.prompts.extends(previous.prompts)
             return PredictRequest(self._generation, key, state.prompts, region,
@@ -389,8 +387,8 @@ class Session:
             return None
         result = self._engine.predict(request.key, request.region, request.prompts,
                                       request.mask_input)
-        if request.mask_input is None and self._wanted(request.key, request.prompts):
-            result = self._engine.look_closer(request.key, request.prompts, result)
+        if request.mask_input is None:  # zoom-in's first click: the coarse mask shows meanwhile
+            result = self._engine.with_closer_look(request.key, request.prompts, result)
         return Prediction(request.generation, request.key, request.prompts, result)
 
     def prepare_slice(self, key: SliceKey | None = None) -> bool:
@@ -410,8 +408,10 @@ class Session:
             return self._apply_propagation(answer)
         if answer is None or not self._wanted(answer.key, answer.prompts):
             return False
-        self._remember(answer.key, answer.result)
-        state = replace(self._object.slices[answer.key], result=answer.result, pending=False)
+        closer = answer.result.look_closer is not None  # zoom-in's second pass is due
+        if not closer:
+            self._remember(answer.key, answer.result)
+        state = replace(self._object.slices[answer.key], result=answer.result, pending=closer)
         self._object = self._object.with_slice(answer.key, state)
         self._generation += 1
         return True

@@ -161,6 +161,7 @@ class SliceResult:
     iou: float
     region: Region
     prompts: Prompts
+    look_closer: Region | None = None  # zoom-in: decode the same prompts in this window next
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compared by identity

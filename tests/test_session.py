@@ -603,6 +603,31 @@ def test_zoom_in_finds_the_object_on_the_slice_then_segments_in_a_window_around_
     np.testing.assert_array_equal(session.preview, disk(image.shape, (700, 200), 25) > 0)
 
 
+def test_zoom_in_shows_the_whole_view_mask_while_its_closer_look_is_due():
+    image = disk((900, 1200), (300, 700), 20)
+    session = Session(image, FakePredictor(target_size=1024), zoom_in=True)
+    session.add_point((300, 700), predict=False)
+    whole = session.pending_request()
+    assert whole.region.box == (0, 0, 900, 1200)
+    assert session.apply(session.compute(whole))
+    assert session.pending and session.preview.sum() > 1000  # shown at once, before the window pass
+    closer = session.pending_request()
+    assert closer.region.shape == (200, 200) and closer.mask_input is None
+    with pytest.raises(ValueError, match="pending"):
+        session.commit()
+    assert session.apply(session.compute(closer)) and not session.pending
+    np.testing.assert_array_equal(session.preview, image > 0)
+    # a click made while the closer look is due replaces it: the normal zoomed step, logits fed
+    session.reset()
+    session.add_point((300, 700), predict=False)
+    session.apply(session.compute(session.pending_request()))
+    session.add_point((295, 705), predict=False)
+    request = session.pending_request()
+    assert request.region.shape == (200, 200) and request.mask_input is not None
+    session.predict()
+    assert not session.pending and session.commit() == 1
+
+
 def test_zoom_in_is_off_by_default_and_can_be_switched_on_for_the_current_object():
     image = disk((900, 1200), (300, 700), 20)
     predictor = FakePredictor(target_size=1024)
