@@ -37,7 +37,7 @@ class SliceEngine:
         self.data_key = data_key
         self.channels = channels
         self.contrast_limits = contrast_limits  # None or one (lo, hi) per channel
-        self.zoom_in = bool(zoom_in)  # a window around the object (see look_closer)
+        self.zoom_in = bool(zoom_in)  # a window around the object (see with_closer_look)
         self.target_size = int(getattr(predictor, "target_size", 1024))
         self._model_token = (type(predictor).__name__, id(predictor),
                              id(getattr(predictor, "model", None)))

@@ -83,8 +83,8 @@ def zoom_window(shape, masks, rng: np.random.Generator):
 
     ys, xs = np.nonzero(masks[int(rng.integers(len(masks)))])
     bbox = (ys.min(), xs.min(), ys.max() + 1, xs.max() + 1)
-    click = [[ys.mean(), xs.mean()]]
-    top, left, bottom, right = zoom_box(shape, bbox, click, rng.uniform(1.2, 2.0), int(rng.integers(150, 261)))
+    # no clicks: the object's extent alone sets the window (a click inside it would not change it)
+    top, left, bottom, right = zoom_box(shape, bbox, (), rng.uniform(1.2, 2.0), int(rng.integers(150, 261)))
     return top, bottom, left, right
 
 
