@@ -197,6 +197,82 @@ def test_simulated_first_click_is_inside_the_object():
     assert 15 <= y <= 24  # the interior, far from the boundary
 
 
+def test_first_click_can_keep_off_a_structure_nested_in_the_target():
+    # A "brain" with a "putamen" at its centre: the official first click (the centre) lands on the
+    # putamen; with the nested region excluded it lands on the brain's own tissue.
+    brain = np.zeros((80, 80), bool)
+    brain[5:75, 5:75] = True
+    putamen = np.zeros_like(brain)
+    putamen[30:50, 30:50] = True
+    beside = np.zeros_like(brain)
+    beside[0:4, 0:80] = True  # outside the brain: not nested
+    nested = clicks.nested_region(brain, [brain, putamen, beside])
+    assert (nested == putamen).all()
+    assert not clicks.nested_region(putamen, [brain, putamen]).any()  # the container is not nested
+    model, emb = tiny_model(), torch.zeros(1, 256, 64, 64)
+    (x, y), = clicks.simulate(model, emb, brain, np.random.default_rng(0), 0, 0.0).points
+    assert putamen[int(y), int(x)]
+    (x, y), = clicks.simulate(model, emb, brain, np.random.default_rng(0), 0, 0.0,
+                              first_region=brain & ~nested).points
+    assert brain[int(y), int(x)] and not putamen[int(y), int(x)]
+
+
+def test_kind_balanced_weights_give_each_kind_of_target_the_same_share():
+    from hrsam_model.evaluation.datasets import Instance
+
+    images = [np.full((8, 8), v, np.uint8) for v in range(5)]
+    mask = np.ones((8, 8), bool)
+    # the whole brain on all five slices, the putamen on the first only
+    instances = [Instance(im, mask, f"brain/train/whole_brain/axial{i:03d}", "brain") for i, im in enumerate(images)]
+    instances.append(Instance(images[0], mask, "brain/train/putamen/axial000", "brain"))
+    weights = clicks.kind_balanced_image_weights(instances)
+    assert len(weights) == len(clicks.group_by_image(instances)) == 5
+    # slice 0: 1/5 (brain) + 1 (putamen); the others 1/5 each; normalised by 2
+    assert np.allclose(weights, [0.6, 0.1, 0.1, 0.1, 0.1])
+    nuclei = [Instance(images[0], mask, f"nuclei/train/nucleus{i:03d}", "nuclei") for i in range(3)]
+    assert np.allclose(clicks.kind_balanced_image_weights(nuclei), [1.0])
+
+
+def test_finetune_crops_report_the_structures_nested_in_each_object():
+    yy, xx = np.ogrid[:400, :400]
+    brain = (yy - 200) ** 2 + (xx - 200) ** 2 < 150 ** 2
+    putamen = (yy - 200) ** 2 + (xx - 230) ** 2 < 20 ** 2
+    image = (brain * 120 + putamen * 60).astype(np.uint8)
+    cfg = finetune.FinetuneConfig(synthetic_fraction=0.0, whole_image_fraction=1.0, crop=128, objects=2)
+    rng, seen = np.random.default_rng(1), 0
+    for _ in range(12):
+        x, origin, side, inside, canvas, nested = finetune.draw_crop({"toy": [(image, [brain, putamen])]}, rng, cfg)
+        assert len(nested) == len(inside)
+        for gt, inner in zip(inside, nested):
+            assert not (inner & ~gt).any()
+            if gt.sum() > 20000:  # the brain: the putamen (~10x smaller on the canvas) lies in it
+                assert 0 < inner.sum() < 0.1 * gt.sum()
+                seen += 1
+            else:
+                assert not inner.any()
+    assert seen
+
+
+def test_finetune_image_weights_steer_which_image_is_viewed(monkeypatch):
+    yy, xx = np.ogrid[:200, :200]
+    disc = (yy - 100) ** 2 + (xx - 100) ** 2 < 60 ** 2
+    first, second = np.full((200, 200), 50, np.uint8), np.full((200, 200), 150, np.uint8)
+    viewed = []
+
+    def recording_view(image, *args, **kwargs):
+        viewed.append(image is second)
+        return clicks.make_view(image, *args, **kwargs)
+
+    monkeypatch.setattr(finetune, "make_view", recording_view)
+    cfg = finetune.FinetuneConfig(synthetic_fraction=0.0, crop=128)
+    groups, rng = {"toy": [(first, [disc]), (second, [disc])]}, np.random.default_rng(0)
+    for weights in ([0.0, 1.0], [1.0, 0.0]):
+        viewed.clear()
+        for _ in range(6):
+            finetune.draw_crop(groups, rng, cfg, {"toy": np.array(weights)})
+        assert viewed and all(v == bool(weights[1]) for v in viewed)
+
+
 def test_finetune_window_sits_on_the_canvas_grid_and_keeps_most_of_each_object():
     rng = np.random.default_rng(3)
     masks = []
@@ -321,7 +397,7 @@ def test_zoom_views_frame_an_object_like_inference_zoom_in():
         assert 1.2 * 299 <= side <= 2.0 * 301 if big else 150 <= side <= 260
     cfg = finetune.FinetuneConfig(zoom_view_fraction=1.0, synthetic_fraction=0.0, crop=128)
     groups = {"toy": [(image, masks)]}
-    x, origin, side, inside, canvas = finetune.draw_crop(groups, rng, cfg)
+    x, origin, side, inside, canvas, nested = finetune.draw_crop(groups, rng, cfg)
     assert canvas == 1024 and inside and x.shape[-1] == side
     # the view is a zoomed window: even the 24 px object now spans over 80 canvas pixels (>= 3.9x)
     assert all(np.ptp(np.nonzero(m)[0]) > 80 for m in inside)

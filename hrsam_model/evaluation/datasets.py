@@ -67,6 +67,12 @@ class Instance:
     dataset: str
 
 
+def target_kind(instance: Instance) -> str:
+    """What kind of object an instance is: the brain's target (e.g. "putamen"), else its dataset."""
+    parts = instance.name.split("/")
+    return parts[2] if instance.dataset == "brain" and len(parts) > 3 else instance.dataset
+
+
 def default_data_root() -> Path:
     return Path(os.environ.get("HRSAM_DATA", "/work/data"))
 

@@ -58,6 +58,23 @@ def load_labelled_groups(data_root=None) -> dict[str, list]:
             for name in datasets.DATASETS}
 
 
+def kind_balanced_image_weights(instances) -> np.ndarray:
+    """Drawing weights for the images of `group_by_image(instances)` (same order) that give every
+    kind of target (`datasets.target_kind`) the same total weight.
+
+    The brain's train half has the whole brain on 370 slices and each structure on 36-82: drawn
+    uniformly, the whole brain is the target of ~2/3 of brain views and a click on a structure
+    learns to mean the brain around it."""
+    kinds = [datasets.target_kind(inst) for inst in instances]
+    count = {kind: kinds.count(kind) for kind in set(kinds)}
+    weights: dict[str, float] = {}
+    for inst, kind in zip(instances, kinds):
+        key = hashlib.sha1(np.ascontiguousarray(inst.image).tobytes()).hexdigest() + str(inst.image.shape)
+        weights[key] = weights.get(key, 0.0) + 1.0 / count[kind]
+    w = np.array(list(weights.values()))
+    return w / w.sum()
+
+
 def random_window(shape, masks, rng: np.random.Generator, whole_prob: float = 0.35):
     """A crop that zooms in on objects (or the whole image), so objects of many sizes appear."""
     h, w = shape
@@ -223,16 +240,34 @@ def decode(model, emb, prompts: Prompts):
     return logits
 
 
+def nested_region(gt: np.ndarray, others) -> np.ndarray:
+    """Pixels of `gt` covered by a smaller labelled object lying (>= 90%) inside it.
+
+    A brain structure lies inside the whole brain: the official first click (the target's centre)
+    of the whole brain often falls on one, which teaches "a click on the putamen means the brain"."""
+    region = np.zeros_like(gt, dtype=bool)
+    size = gt.sum()
+    for other in others:
+        n = other.sum()
+        if other is not gt and 0 < n < size and (other & gt).sum() >= 0.9 * n:
+            region |= other
+    return region & gt
+
+
 def simulate(model, emb, gt: np.ndarray, rng: np.random.Generator, max_clicks: int, box_prob: float,
-             inner_k: float = 1.7, decode_fn=None) -> Prompts:
-    """Prompts after the no-grad part of the official interactive training loop."""
+             inner_k: float = 1.7, decode_fn=None, first_region: np.ndarray | None = None) -> Prompts:
+    """Prompts after the no-grad part of the official interactive training loop.
+
+    first_region: where the first click may fall (default: all of `gt`); it lands at the pixel of
+    the region farthest from the region's boundary."""
     decode_fn = decode if decode_fn is None else decode_fn
     prompts = Prompts([], [], None, None)
     clicked = np.zeros_like(gt)
     if rng.random() < box_prob:
         prompts.box = jittered_box(gt, rng)
     else:
-        first = next_click(gt, np.zeros_like(gt), clicked, 1.0, rng)
+        region = gt if first_region is None or not first_region.any() else first_region
+        first = next_click(region, np.zeros_like(gt), clicked, 1.0, rng)
         prompts.points.append([first.col, first.row])  # the prompt encoder adds the half pixel
         prompts.labels.append(1)
         clicked[first.row, first.col] = True

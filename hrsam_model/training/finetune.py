@@ -17,6 +17,11 @@ that share of the labelled views is laid out on a 2048 px canvas instead (object
 in tokens, the PE and clicks of a 2048 px input), as inference at `target_size=2048` sees them.
 With `--zoom-view-fraction`, that share of the labelled views is cut around an object the way the
 zoom-in of `hrsam_model.zoom` cuts its window (with jittered expansion and minimum size).
+With `--unnested-first-click`, that share of first clicks avoids the labelled objects nested inside
+the target (the brain's structures inside the whole brain): the official first click, the
+target's centre, would otherwise sit on one and teach the model to answer a click on a small
+structure with the big object around it. With `--balance-kinds 1`, images are drawn so that every
+kind of target weighs the same (`clicks.kind_balanced_image_weights`).
 """
 from __future__ import annotations
 
@@ -31,11 +36,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hrsam_model.evaluation import datasets
 from hrsam_model.transforms import prepare_input
 
 from . import loop
-from .clicks import (CANVAS, MIN_OBJECT_PIXELS, Prompts, load_labelled_groups, lr_at, make_view,
-                     prompt_tensors, simulate, synthetic_view, zoom_window)
+from .clicks import (CANVAS, MIN_OBJECT_PIXELS, Prompts, kind_balanced_image_weights,
+                     load_labelled_groups, lr_at, make_view, nested_region, prompt_tensors, simulate, synthetic_view, zoom_window)
 from .losses import binary_iou, normalized_focal_loss
 
 
@@ -58,6 +64,8 @@ class FinetuneConfig:
     large_canvas_fraction: float = 0.0  # labelled views on a 2048 canvas (inference at 2048 px)
     large_canvas_max_crop: int = 1024  # window cap there, to bound the backward's cost
     zoom_view_fraction: float = 0.0  # labelled views cut like inference's zoom-in window
+    unnested_first_click: float = 0.0  # share of first clicks kept off objects nested in the target
+    balance_kinds: int = 0  # 1: draw images so each kind of target (brain structure) weighs the same
     source_weights: str = ""  # e.g. "nuclei=1,ecoli=2,brain=1"; empty: every labelled source alike
     seed: int = 0
     threads: int = 2
@@ -131,8 +139,9 @@ def source_probabilities(names: list, weights: str):
     return p / p.sum()
 
 
-def draw_crop(groups: dict, rng: np.random.Generator, cfg: FinetuneConfig):
-    """-> (window of the normalised canvas (1, 3, side, side), origin, side, [object masks], canvas)."""
+def draw_crop(groups: dict, rng: np.random.Generator, cfg: FinetuneConfig, image_weights=None):
+    """-> (window of the normalised canvas (1, 3, side, side), origin, side, [object masks], canvas,
+    [pixels of each object covered by smaller objects nested inside it (`clicks.nested_region`)])."""
     names = list(groups)
     probabilities = source_probabilities(names, cfg.source_weights)
     while True:
@@ -144,7 +153,9 @@ def draw_crop(groups: dict, rng: np.random.Generator, cfg: FinetuneConfig):
                 source = names[int(rng.integers(len(names)))]
             else:
                 source = names[int(rng.choice(len(names), p=probabilities))]
-            image, group_masks = groups[source][int(rng.integers(len(groups[source])))]
+            weights = (image_weights or {}).get(source)
+            pick = rng.choice(len(weights), p=weights) if weights is not None else rng.integers(len(groups[source]))
+            image, group_masks = groups[source][int(pick)]
             if rng.random() < cfg.large_canvas_fraction:
                 canvas, max_side = 2 * CANVAS, cfg.large_canvas_max_crop
             window = None
@@ -155,24 +166,31 @@ def draw_crop(groups: dict, rng: np.random.Generator, cfg: FinetuneConfig):
             (y0, x0), side, inside = crop_around(rgb.shape[:2], masks, rng, cfg.crop, cfg.objects, max_side)
             if inside:
                 x, _ = prepare_input(rgb.astype(np.float32), canvas)
-                return x[..., y0:y0 + side, x0:x0 + side], (y0, x0), side, inside, canvas
+                parts = [m[y0:y0 + side, x0:x0 + side] for m in masks]
+                nested = [nested_region(gt, parts) for gt in inside]
+                return x[..., y0:y0 + side, x0:x0 + side], (y0, x0), side, inside, canvas, nested
 
 
-def finetune_step(model, optimizer, groups, rng, cfg: FinetuneConfig):
+def finetune_step(model, optimizer, groups, rng, cfg: FinetuneConfig, image_weights=None):
     """One optimiser step over cfg.batch windows; returns (loss, mean IoU of the final forwards)."""
-    crops = [draw_crop(groups, rng, cfg) for _ in range(cfg.batch)]
+    crops = [draw_crop(groups, rng, cfg, image_weights) for _ in range(cfg.batch)]
     count = sum(len(crop[3]) for crop in crops)
     model.train()
     optimizer.zero_grad(set_to_none=True)
     total, ious = 0.0, []
-    for x, origin, side, inside, canvas in crops:
+    for x, origin, side, inside, canvas, nested in crops:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             emb = model.encode(x)
         emb = emb.float()
         decode_fn = partial(decode_in_canvas, origin=origin, canvas=canvas)
         loss = 0.0
-        for gt in inside:
-            prompts = simulate(model, emb.detach(), gt, rng, cfg.max_clicks, cfg.box_prob, decode_fn=decode_fn)
+        for gt, inner in zip(inside, nested):
+            first_region = None
+            # drawn only where something is nested, so runs without nesting keep their random stream
+            if cfg.unnested_first_click and inner.any() and rng.random() < cfg.unnested_first_click:
+                first_region = gt & ~inner
+            prompts = simulate(model, emb.detach(), gt, rng, cfg.max_clicks, cfg.box_prob,
+                               decode_fn=decode_fn, first_region=first_region)
             logits = decode_fn(model, emb, prompts)
             up = F.interpolate(logits, size=(side, side), mode="bilinear", align_corners=False)
             up = up[..., : gt.shape[0], : gt.shape[1]]
@@ -206,6 +224,10 @@ def train(init: Path | None, out: Path, cfg: FinetuneConfig, resume: bool = Fals
     optimizer = make_optimizer(model, cfg)
     rng = np.random.default_rng(cfg.seed)
     groups = load_labelled_groups(data_root) if groups is None else groups
+    image_weights = None
+    if cfg.balance_kinds:
+        image_weights = {name: kind_balanced_image_weights(datasets.load_instances(name, "train", data_root))
+                         for name in groups}
 
     def set_lr(step):
         factor = lr_at(step, cfg) / cfg.lr  # warm-up + cosine, scaled per parameter group
@@ -214,7 +236,7 @@ def train(init: Path | None, out: Path, cfg: FinetuneConfig, resume: bool = Fals
         return optimizer.param_groups[1]["lr"]
 
     def step_fn():
-        return finetune_step(model, optimizer, groups, rng, cfg)
+        return finetune_step(model, optimizer, groups, rng, cfg, image_weights)
 
     return loop.run(model, optimizer, rng, cfg, out, step_fn, set_lr, resume, log)
 
