@@ -217,6 +217,19 @@ def test_first_click_can_keep_off_a_structure_nested_in_the_target():
     assert brain[int(y), int(x)] and not putamen[int(y), int(x)]
 
 
+def test_click_gamma_sets_how_many_clicks_a_training_sample_gets():
+    gt = np.zeros((64, 64), bool)
+    gt[10:30, 20:50] = True
+    model, emb = tiny_model(), torch.zeros(1, 256, 64, 64)
+
+    def clicks_made(gamma):
+        rng = np.random.default_rng(0)
+        return [len(clicks.simulate(model, emb, gt, rng, 4, 0.0, gamma=gamma).points) for _ in range(4)]
+
+    assert clicks_made(1e-3) == [1, 1, 1, 1]  # first click only
+    assert clicks_made(1e3) == [5, 5, 5, 5]  # first click + max_clicks (a random model leaves errors)
+
+
 def test_kind_balanced_weights_give_each_kind_of_target_the_same_share():
     from hrsam_model.evaluation.datasets import Instance
 

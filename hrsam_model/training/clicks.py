@@ -255,11 +255,12 @@ def nested_region(gt: np.ndarray, others) -> np.ndarray:
 
 
 def simulate(model, emb, gt: np.ndarray, rng: np.random.Generator, max_clicks: int, box_prob: float,
-             inner_k: float = 1.7, decode_fn=None, first_region: np.ndarray | None = None) -> Prompts:
+             inner_k: float = 1.7, decode_fn=None, first_region: np.ndarray | None = None,
+             gamma: float = 0.6) -> Prompts:
     """Prompts after the no-grad part of the official interactive training loop.
 
     first_region: where the first click may fall (default: all of `gt`); it lands at the pixel of
-    the region farthest from the region's boundary."""
+    the region farthest from the region's boundary. gamma: P(n extra clicks) ~ gamma^n (official 0.6)."""
     decode_fn = decode if decode_fn is None else decode_fn
     prompts = Prompts([], [], None, None)
     clicked = np.zeros_like(gt)
@@ -271,7 +272,7 @@ def simulate(model, emb, gt: np.ndarray, rng: np.random.Generator, max_clicks: i
         prompts.points.append([first.col, first.row])  # the prompt encoder adds the half pixel
         prompts.labels.append(1)
         clicked[first.row, first.col] = True
-    extra = num_extra_clicks(rng, max_clicks)
+    extra = num_extra_clicks(rng, max_clicks, gamma)
     if extra:
         was_training = model.training
         model.eval()

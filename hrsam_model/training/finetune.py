@@ -58,6 +58,7 @@ class FinetuneConfig:
     warmup: int = 30
     weight_decay: float = 0.05
     max_clicks: int = 10
+    click_gamma: float = 0.6  # P(n extra clicks) ~ gamma^n; official 0.6 (mostly 0-2 clicks)
     box_prob: float = 0.2
     synthetic_fraction: float = 0.2
     whole_image_fraction: float = 0.7  # views of a whole image (objects at their inference scale)
@@ -190,7 +191,7 @@ def finetune_step(model, optimizer, groups, rng, cfg: FinetuneConfig, image_weig
             if cfg.unnested_first_click and inner.any() and rng.random() < cfg.unnested_first_click:
                 first_region = gt & ~inner
             prompts = simulate(model, emb.detach(), gt, rng, cfg.max_clicks, cfg.box_prob,
-                               decode_fn=decode_fn, first_region=first_region)
+                               decode_fn=decode_fn, first_region=first_region, gamma=cfg.click_gamma)
             logits = decode_fn(model, emb, prompts)
             up = F.interpolate(logits, size=(side, side), mode="bilinear", align_corners=False)
             up = up[..., : gt.shape[0], : gt.shape[1]]
