@@ -251,7 +251,8 @@ def test_finetune_crops_report_the_structures_nested_in_each_object():
     brain = (yy - 200) ** 2 + (xx - 200) ** 2 < 150 ** 2
     putamen = (yy - 200) ** 2 + (xx - 230) ** 2 < 20 ** 2
     image = (brain * 120 + putamen * 60).astype(np.uint8)
-    cfg = finetune.FinetuneConfig(synthetic_fraction=0.0, whole_image_fraction=1.0, crop=128, objects=2)
+    cfg = finetune.FinetuneConfig(synthetic_fraction=0.0, whole_image_fraction=1.0, crop=128, objects=2,
+                                  unnested_first_click=1.0)
     rng, seen = np.random.default_rng(1), 0
     for _ in range(12):
         x, origin, side, inside, canvas, nested = finetune.draw_crop({"toy": [(image, [brain, putamen])]}, rng, cfg)

@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -44,12 +45,16 @@ MIN_OBJECT_PIXELS = 64  # on the canvas
 
 
 # ------------------------------------------------------------------------------ views
+def _image_key(image: np.ndarray) -> str:
+    """Same pixels, same key: instances of one image share it."""
+    return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest() + str(image.shape)
+
+
 def group_by_image(instances) -> list[tuple[np.ndarray, list[np.ndarray]]]:
     """Instances sharing pixels -> (image, [masks])."""
     groups: dict[str, tuple[np.ndarray, list]] = {}
     for inst in instances:
-        key = hashlib.sha1(np.ascontiguousarray(inst.image).tobytes()).hexdigest() + str(inst.image.shape)
-        groups.setdefault(key, (inst.image, []))[1].append(inst.mask)
+        groups.setdefault(_image_key(inst.image), (inst.image, []))[1].append(inst.mask)
     return list(groups.values())
 
 
@@ -66,10 +71,10 @@ def kind_balanced_image_weights(instances) -> np.ndarray:
     uniformly, the whole brain is the target of ~2/3 of brain views and a click on a structure
     learns to mean the brain around it."""
     kinds = [datasets.target_kind(inst) for inst in instances]
-    count = {kind: kinds.count(kind) for kind in set(kinds)}
-    weights: dict[str, float] = {}
+    count = Counter(kinds)
+    weights: dict[str, float] = {}  # insertion order = group_by_image's order
     for inst, kind in zip(instances, kinds):
-        key = hashlib.sha1(np.ascontiguousarray(inst.image).tobytes()).hexdigest() + str(inst.image.shape)
+        key = _image_key(inst.image)
         weights[key] = weights.get(key, 0.0) + 1.0 / count[kind]
     w = np.array(list(weights.values()))
     return w / w.sum()
@@ -249,7 +254,7 @@ def nested_region(gt: np.ndarray, others) -> np.ndarray:
     size = gt.sum()
     for other in others:
         n = other.sum()
-        if other is not gt and 0 < n < size and (other & gt).sum() >= 0.9 * n:
+        if 0 < n < size and (other & gt).sum() >= 0.9 * n:  # gt itself is not smaller than gt
             region |= other
     return region & gt
 

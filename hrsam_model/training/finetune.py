@@ -40,8 +40,9 @@ from hrsam_model.evaluation import datasets
 from hrsam_model.transforms import prepare_input
 
 from . import loop
-from .clicks import (CANVAS, MIN_OBJECT_PIXELS, Prompts, kind_balanced_image_weights,
-                     load_labelled_groups, lr_at, make_view, nested_region, prompt_tensors, simulate, synthetic_view, zoom_window)
+from .clicks import (CANVAS, MIN_OBJECT_PIXELS, Prompts, group_by_image, kind_balanced_image_weights,
+                     lr_at, make_view, nested_region, prompt_tensors, simulate, synthetic_view,
+                     zoom_window)
 from .losses import binary_iou, normalized_focal_loss
 
 
@@ -142,7 +143,8 @@ def source_probabilities(names: list, weights: str):
 
 def draw_crop(groups: dict, rng: np.random.Generator, cfg: FinetuneConfig, image_weights=None):
     """-> (window of the normalised canvas (1, 3, side, side), origin, side, [object masks], canvas,
-    [pixels of each object covered by smaller objects nested inside it (`clicks.nested_region`)])."""
+    [pixels of each object covered by smaller objects nested inside it (`clicks.nested_region`);
+    None each unless cfg.unnested_first_click])."""
     names = list(groups)
     probabilities = source_probabilities(names, cfg.source_weights)
     while True:
@@ -167,8 +169,10 @@ def draw_crop(groups: dict, rng: np.random.Generator, cfg: FinetuneConfig, image
             (y0, x0), side, inside = crop_around(rgb.shape[:2], masks, rng, cfg.crop, cfg.objects, max_side)
             if inside:
                 x, _ = prepare_input(rgb.astype(np.float32), canvas)
-                parts = [m[y0:y0 + side, x0:x0 + side] for m in masks]
-                nested = [nested_region(gt, parts) for gt in inside]
+                nested = [None] * len(inside)
+                if cfg.unnested_first_click:
+                    parts = [m[y0:y0 + side, x0:x0 + side] for m in masks]
+                    nested = [nested_region(gt, parts) for gt in inside]
                 return x[..., y0:y0 + side, x0:x0 + side], (y0, x0), side, inside, canvas, nested
 
 
@@ -188,7 +192,7 @@ def finetune_step(model, optimizer, groups, rng, cfg: FinetuneConfig, image_weig
         for gt, inner in zip(inside, nested):
             first_region = None
             # drawn only where something is nested, so runs without nesting keep their random stream
-            if cfg.unnested_first_click and inner.any() and rng.random() < cfg.unnested_first_click:
+            if inner is not None and inner.any() and rng.random() < cfg.unnested_first_click:
                 first_region = gt & ~inner
             prompts = simulate(model, emb.detach(), gt, rng, cfg.max_clicks, cfg.box_prob,
                                decode_fn=decode_fn, first_region=first_region, gamma=cfg.click_gamma)
@@ -224,11 +228,13 @@ def train(init: Path | None, out: Path, cfg: FinetuneConfig, resume: bool = Fals
         load_checkpoint(model, init)
     optimizer = make_optimizer(model, cfg)
     rng = np.random.default_rng(cfg.seed)
-    groups = load_labelled_groups(data_root) if groups is None else groups
+    if groups is None or cfg.balance_kinds:  # read the labelled data once for both
+        instances = {name: datasets.load_instances(name, "train", data_root) for name in datasets.DATASETS}
+    if groups is None:
+        groups = {name: group_by_image(items) for name, items in instances.items()}
     image_weights = None
     if cfg.balance_kinds:
-        image_weights = {name: kind_balanced_image_weights(datasets.load_instances(name, "train", data_root))
-                         for name in groups}
+        image_weights = {name: kind_balanced_image_weights(instances[name]) for name in groups}
 
     def set_lr(step):
         factor = lr_at(step, cfg) / cfg.lr  # warm-up + cosine, scaled per parameter group
