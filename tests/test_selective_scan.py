@@ -144,14 +144,15 @@ def test_triton_kernel_matches_reference(b, length, c, n, cycles, extreme, chunk
 
 @needs_triton
 def test_triton_backend_dispatch_and_gradients():
-    inputs = [t.requires_grad_() for t in random_inputs(1, 12, 6, 4, seed=2, extreme=True)]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    inputs = [t.to(device).requires_grad_() for t in random_inputs(1, 12, 6, 4, seed=2, extreme=True)]
     y = selective_scan(*inputs, cycles=3, backend="triton")
     weight = torch.randn_like(y)
     (y * weight).sum().backward()
-    ref_inputs = [t.detach().double().requires_grad_() for t in inputs]
-    (reference(*ref_inputs, 3) * weight.double()).sum().backward()
+    ref_inputs = [t.detach().cpu().double().requires_grad_() for t in inputs]
+    (reference(*ref_inputs, 3) * weight.cpu().double()).sum().backward()
     for name, a, b in zip(("u", "delta", "A", "B", "C", "D", "delta_bias"), inputs, ref_inputs):
-        assert rel_err(a.grad, b.grad) < 1e-4, name
+        assert rel_err(a.grad.cpu(), b.grad) < 1e-4, name
 
 
 def test_auto_backend_uses_torch_for_cpu_tensors(monkeypatch):

@@ -209,15 +209,17 @@ def test_triton_skips_query_blocks_of_padding_only():
 
 @needs_triton
 def test_triton_backend_dispatch_and_gradients():
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     windows = window_index([(20, 24)], 1, shift=8)
-    inputs = [t.requires_grad_() for t in random_inputs(windows.num_tokens, seed=5)]
-    out = window_attention(*inputs[:3], windows, *inputs[3:], backend="triton")
+    inputs = [t.to(device).requires_grad_() for t in random_inputs(windows.num_tokens, seed=5)]
+    out = window_attention(*inputs[:3], window_index([(20, 24)], 1, shift=8, device=device), *inputs[3:],
+                           backend="triton")
     weight = torch.randn_like(out)
     (out * weight).sum().backward()
-    ref_inputs = [t.detach().double().requires_grad_() for t in inputs]
-    (reference(*ref_inputs[:3], windows, *ref_inputs[3:], 16**-0.5) * weight.double()).sum().backward()
+    ref_inputs = [t.detach().cpu().double().requires_grad_() for t in inputs]
+    (reference(*ref_inputs[:3], windows, *ref_inputs[3:], 16**-0.5) * weight.cpu().double()).sum().backward()
     for name, a, b in zip(("q", "k", "v", "pad_k", "pad_v"), inputs, ref_inputs):
-        assert rel_err(a.grad, b.grad) < 1e-4, name
+        assert rel_err(a.grad.cpu(), b.grad) < 1e-4, name
 
 
 def test_backend_env_var_forces_torch(monkeypatch):
