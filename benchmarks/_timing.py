@@ -54,11 +54,13 @@ def measure(fn, device: torch.device, repeats: int, warmup: int = 1) -> tuple[fl
     return statistics.median(walls), statistics.median(cpus)
 
 
-def measure_interleaved(runs: dict, device: torch.device, repeats: int, cold: tuple = ()) -> dict:
+def measure_interleaved(runs: dict, device: torch.device, repeats: int, cold: tuple = (), inner: int = 1) -> dict:
     """Like `measure` for several paths, taking turns each repeat so that all see the same load.
 
     Every path is run once before timing, except those named in `cold` (slow loops that have
-    nothing to warm up).
+    nothing to warm up). With inner > 1 each repeat runs a path `inner` times back to back before
+    the device sync and reports the mean: on a GPU that times the kernels rather than one
+    launch's round trip.
     """
     for name, fn in runs.items():
         if name not in cold:
@@ -69,10 +71,11 @@ def measure_interleaved(runs: dict, device: torch.device, repeats: int, cold: tu
     for _ in range(repeats):
         for name, fn in runs.items():
             w, c = time.perf_counter(), time.process_time()
-            fn()
+            for _ in range(inner):
+                fn()
             sync(device)
-            walls[name].append(time.perf_counter() - w)
-            cpus[name].append(time.process_time() - c)
+            walls[name].append((time.perf_counter() - w) / inner)
+            cpus[name].append((time.process_time() - c) / inner)
     return {name: (statistics.median(walls[name]), statistics.median(cpus[name])) for name in runs}
 
 

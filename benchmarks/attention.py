@@ -3,6 +3,9 @@
     python benchmarks/attention.py                      # CPU: 64x64 and 128x128 token grids
     python benchmarks/attention.py --grids 64 128 256   # add 4096 px inputs (GPU)
 
+On a GPU each timed repeat runs a path 10 times back to back before synchronising (the mean is
+reported), so the figures are kernel time, not one launch's round trip.
+
 For each token grid (1024/2048/4096 px inputs give 64/128/256 tokens a side) at ViT-B width
 (12 heads of 64) it times a plain (shift 0) and a shifted (shift 8) layer:
 
@@ -112,10 +115,11 @@ def main() -> None:
                 "hrsam_kernels": lambda: window_attention(q, k, v, windows, pad_k, pad_v),
             }
             with torch.no_grad():
-                times = measure_interleaved(runs, device, repeats)
+                times = measure_interleaved(runs, device, repeats, inner=10 if device.type == "cuda" else 1)
             base_wall, base_cpu = times["traditional Swin"]
+            digits = 3 if device.type == "cuda" else 1
             for name, (wall, cpu) in times.items():
-                rows.append([f"{g}x{g} ({g * 16} px)", shift, name, f"{wall * 1e3:.1f}", f"{cpu * 1e3:.1f}",
+                rows.append([f"{g}x{g} ({g * 16} px)", shift, name, f"{wall * 1e3:.{digits}f}", f"{cpu * 1e3:.{digits}f}",
                              f"{base_wall / wall:.2f}x", f"{base_cpu / cpu:.2f}x" if cpu > 0 else "-", repeats])
     print(table(["token grid", "shift", "path", "wall ms (median)", "CPU ms (median)",
                  "speed-up wall", "speed-up CPU", "repeats"], rows))

@@ -72,10 +72,12 @@ def main(argv=None):
     parser.add_argument("--sizes", nargs="+", type=int, default=[1024, 2048])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--autocast", choices=["bfloat16", "float16"], default=None,
+                        help="run the encoders under torch.autocast in this dtype (GPU)")
     args = parser.parse_args(argv)
 
     device = torch.device(args.device)
-    print(f"machine: {machine_description()}")
+    print(f"machine: {machine_description()}; autocast {args.autocast or 'off (float32)'}")
     roof = matmul_gflops(device=device)
     print(f"fp32 matmul 2048^3 on {device}: {roof:.0f} GFLOP/s (the roofline used below)\n")
     rows, sam_time = [], {}
@@ -87,7 +89,11 @@ def main(argv=None):
                 continue
             model = model.to(device).eval()
             x = torch.randn(1, 3, size, size, device=device)
-            run = torch.no_grad()(lambda: model(x))
+            def run(model=model, x=x):
+                with torch.no_grad(), torch.autocast(device.type, getattr(torch, args.autocast or "bfloat16"),
+                                                     enabled=args.autocast is not None):
+                    return model(x)
+
             try:
                 gflop = count_gflops(run)
                 reset_peak_memory()
@@ -104,12 +110,13 @@ def main(argv=None):
             if name == "sam_vit_b":
                 sam_time[size] = seconds
             rows.append([name, size, seconds, peak, gflop])
+            print(f"  {name} at {size} px: {seconds:.4f} s", flush=True)  # kept if a later size times out
             del model
     table = []
     for name, size, seconds, peak, gflop in rows:
         rate = gflop / seconds
         ratio = f"{seconds / sam_time[size]:.2f}x" if size in sam_time and name != "sam_vit_b" else "-"
-        table.append([name, size, f"{seconds:.3f}", f"{peak:.2f}", f"{gflop:.0f}", f"{rate:.0f}",
+        table.append([name, size, f"{seconds:.4f}", f"{peak:.2f}", f"{gflop:.0f}", f"{rate:.0f}",
                       f"{100 * rate / roof:.0f}%", ratio])
     print_table(["model", "px", "median s", "peak GiB", "GFLOP", "GFLOP/s", "of matmul", "time vs SAM"], table)
 
