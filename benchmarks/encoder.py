@@ -11,6 +11,7 @@ import argparse
 import importlib.util
 import sys
 import types
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -90,8 +91,8 @@ def main(argv=None):
             model = model.to(device).eval()
             x = torch.randn(1, 3, size, size, device=device)
             def run(model=model, x=x):
-                with torch.no_grad(), torch.autocast(device.type, getattr(torch, args.autocast or "bfloat16"),
-                                                     enabled=args.autocast is not None):
+                cast = torch.autocast(device.type, getattr(torch, args.autocast)) if args.autocast else nullcontext()
+                with torch.no_grad(), cast:
                     return model(x)
 
             try:

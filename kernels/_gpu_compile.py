@@ -36,7 +36,7 @@ def _attention_variants():
         block_n = ta._key_block(getattr(torch, torch_name), 64)
         for tf32x3 in ((False, True) if dtype == "fp32" else (False,)):
             const = dict(BLOCK_M=ta.QUERY_BLOCK, BLOCK_N=block_n, BLOCK_D=64, IEEE=dtype == "fp32",
-                         TF32X3=tf32x3)
+                         TF32X3=tf32x3)  # as attention_triton launches it
             yield fn, _signature(fn, pointers, scalar_floats=("scale",)), const
 
 

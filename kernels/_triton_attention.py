@@ -29,7 +29,7 @@ def _window_attention_kernel(
     sq_n, sq_h, sk_n, sk_h, sv_n, sv_h, so_n, so_h, spk_s, spk_h, spv_h,
     scale, slots, head_dim,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, IEEE: tl.constexpr,
-    TF32X3: tl.constexpr,
+    TF32X3: tl.constexpr,  # fp32 inputs only: 3xTF32 products instead of IEEE ones
 ):
     item = tl.program_id(0)
     head = tl.program_id(1)
@@ -62,7 +62,7 @@ def _window_attention_kernel(
         v = tl.load(v_ptr + tok_k[:, None] * sv_n + head * sv_h + offs_d[None, :], mask=both, other=0.0)
         v = tl.where(pad, pad_v[None, :].to(v.dtype), v)
 
-        if IEEE and TF32X3:
+        if TF32X3:
             s = tl.dot(q, tl.trans(k), input_precision="tf32x3")
         elif IEEE:
             s = tl.dot(q, tl.trans(k), input_precision="ieee")
@@ -73,7 +73,7 @@ def _window_attention_kernel(
         p = tl.exp(s - m_new[:, None])
         alpha = tl.exp(m_i - m_new)
         l_i = l_i * alpha + tl.sum(p, 1)
-        if IEEE and TF32X3:
+        if TF32X3:
             pv = tl.dot(p, v, input_precision="tf32x3")
         elif IEEE:
             pv = tl.dot(p, v, input_precision="ieee")
@@ -103,6 +103,7 @@ def attention_triton(q, k, v, windows: WindowIndex, pad_k, pad_v, scale: float, 
     q, k, v, pad_k, pad_v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v, pad_k, pad_v))
     if out is None:
         out = torch.empty_like(q, memory_format=torch.contiguous_format)
+    fp32 = q.dtype == torch.float32
     blocks = windows.query_blocks.to(q.device)
     if blocks.shape[0] == 0:
         return out
@@ -115,7 +116,7 @@ def attention_triton(q, k, v, windows: WindowIndex, pad_k, pad_v, scale: float, 
         out.stride(0), out.stride(1), pad_k.stride(0), pad_k.stride(1), pad_v.stride(0),
         float(scale), slots, dim,
         BLOCK_M=QUERY_BLOCK, BLOCK_N=_key_block(q.dtype, block_d), BLOCK_D=block_d,
-        IEEE=q.dtype == torch.float32, TF32X3=_has_tf32(q.device),
+        IEEE=fp32, TF32X3=fp32 and _has_tf32(q.device),
     )
     return out
 

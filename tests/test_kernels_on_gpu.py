@@ -11,6 +11,9 @@ import pytest
 import torch
 
 from hrsam_kernels import selective_scan, window_attention, window_index
+from test_selective_scan import reference as scan_reference  # float64, one step per token
+from test_window_attention import reference as attention_reference  # float64, dense per window
+from test_window_attention import rel_err
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 pytestmark = needs_cuda
@@ -18,26 +21,6 @@ pytestmark = needs_cuda
 # limits on ||out - ref|| / ||ref|| against float64 on the same (rounded) inputs: fp32 keeps fp32
 # products; half-precision outputs are themselves rounded to 8 (bf16) or 11 (fp16) bits
 TOLERANCE = {torch.float32: 1e-4, torch.bfloat16: 1e-2, torch.float16: 2e-3}
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
-
-
-def attention_reference(q, k, v, windows, pad_k, pad_v, scale):
-    """Dense float64 attention over every full window (padding slots as keys), real rows read back."""
-    q, k, v, pad_k, pad_v = (t.double() for t in (q, k, v, pad_k, pad_v))
-    index = windows.index
-    real = index >= 0
-    safe = index.clamp(min=0)
-    slots = torch.arange(index.shape[1], device=index.device).expand_as(index)
-    keys = torch.where(real[..., None, None], k[safe], pad_k[slots])
-    values = torch.where(real[..., None, None], v[safe], pad_v.expand_as(v[safe]))
-    logits = torch.einsum("wshd,wthd->whst", q[safe], keys) * scale
-    out = torch.einsum("whst,wthd->wshd", logits.softmax(-1), values)
-    result = torch.zeros_like(q)
-    result[index[real]] = out[real]
-    return result
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
@@ -81,22 +64,6 @@ def test_triton_attention_gradients_match_torch_path():
         assert rel_err(a.grad, b.grad) < 1e-4, name
 
 
-def scan_reference(u, delta, A, B, C, D, bias, cycles):
-    """Mamba-1 recurrence in float64, one step per token over the cycle-repeated sequence."""
-    u, delta, A, B, C, D, bias = (t.double() for t in (u, delta, A, B, C, D, bias))
-    dt = torch.nn.functional.softplus(delta + bias)
-    b, length, c = u.shape
-    decay = torch.exp(dt[..., None] * A)  # (b, L, c, n)
-    drive = (dt * u)[..., None] * B[:, :, None, :]
-    h = u.new_zeros(b, c, A.shape[1])
-    ys = torch.empty(b, cycles * length, c, dtype=torch.float64, device=u.device)
-    for step in range(cycles * length):
-        t = step % length
-        h = decay[:, t] * h + drive[:, t]
-        ys[:, step] = (h * C[:, t, None, :]).sum(-1)
-    return ys.view(b, cycles, length, c) + D * u[:, None]
-
-
 def scan_inputs(b, length, c, n, dtype, seed):
     g = torch.Generator(device="cuda").manual_seed(seed)
     randn = lambda *shape: torch.randn(*shape, device="cuda", generator=g)  # noqa: E731
@@ -110,7 +77,7 @@ def scan_inputs(b, length, c, n, dtype, seed):
 @pytest.mark.parametrize("b,length,c,n", [(1, 4096, 192, 16), (2, 1000, 768, 32), (1, 4096 + 1024 + 256, 192, 16)])
 def test_triton_scan_matches_float64_at_model_size(b, length, c, n, dtype):
     data = scan_inputs(b, length, c, n, dtype, seed=length + c)
-    ref = scan_reference(*data, cycles=3)
+    ref = scan_reference(*data, 3)
     for backend in ("triton", "torch"):
         y = selective_scan(*data, cycles=3, backend=backend)
         assert y.dtype == torch.float32 and y.shape == ref.shape, backend
@@ -122,7 +89,7 @@ def test_triton_scan_gradients_match_float64():
     ref_inputs = [t.clone().requires_grad_() for t in data]
     ours = [t.float().requires_grad_() for t in data]
     weight = torch.randn(1, 3, 300, 64, device="cuda", dtype=torch.float64)
-    (scan_reference(*ref_inputs, cycles=3) * weight).sum().backward()
+    (scan_reference(*ref_inputs, 3) * weight).sum().backward()
     (selective_scan(*ours, cycles=3, backend="triton") * weight.float()).sum().backward()
     for name, a, b in zip(("u", "delta", "A", "B", "C", "D", "delta_bias"), ours, ref_inputs):
         assert rel_err(a.grad, b.grad) < 1e-4, name

@@ -40,7 +40,7 @@ def reference(q, k, v, windows, pad_k, pad_v, scale):
     index = windows.index
     real = index >= 0
     safe = index.clamp(min=0)
-    slots = torch.arange(index.shape[1]).expand_as(index)
+    slots = torch.arange(index.shape[1], device=index.device).expand_as(index)
     keys = torch.where(real[..., None, None], k[safe], pad_k[slots])
     values = torch.where(real[..., None, None], v[safe], pad_v.expand_as(v[safe]))
     queries = q[safe]
