@@ -37,6 +37,7 @@ want() { [[ " $steps " == *" $1 "* ]]; }
 if want tests; then
     step 120 pytest.log $py -m pytest -q -o addopts=-ra -p no:cacheprovider \
         tests/test_kernels_on_gpu.py tests/test_window_attention.py tests/test_selective_scan.py
+    step 60 pytest.log $py -m pytest -q -o addopts=-ra -p no:cacheprovider tests/test_training.py -k finetune
     tail -5 "$out/pytest.log"
 fi
 if want attention; then

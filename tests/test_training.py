@@ -351,6 +351,33 @@ def test_finetune_trains_the_backbone_and_resumes(tmp_path):
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 3
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_finetune_on_a_gpu_trains_there_and_resumes(tmp_path):
+    model = tiny_model()
+    before = {n: p.detach().clone() for n, p in model.backbone.named_parameters()}
+    cfg = finetune.FinetuneConfig(steps=3, stop_step=2, batch=1, objects=1, crop=128, warmup=1, lr=1e-3,
+                                  max_clicks=3, click_gamma=0.9, synthetic_fraction=1.0, device="cuda")
+    finetune.train(None, tmp_path / "run", cfg, model=model, groups={}, log=lambda *_: None)
+    assert all(p.is_cuda for p in model.parameters())
+    changed = [n for n, p in model.backbone.named_parameters() if not torch.equal(p.cpu(), before[n])]
+    assert len(changed) > len(before) // 2
+    lines = []
+    finetune.train(None, tmp_path / "run", finetune.FinetuneConfig(**{**cfg.__dict__, "stop_step": 0}),
+                   resume=True, model=tiny_model(), groups={}, log=lines.append)
+    assert lines[0] == "resumed at step 2"
+    exported = export.export(tmp_path / "run" / "model.pt", tmp_path / "tiny.safetensors", overrides=TINY)
+    assert next(exported.parameters()).device.type == "cpu"  # the export reads weights saved on a GPU
+
+
+def test_finetune_asks_for_a_missing_gpu_clearly(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(SystemExit):
+        finetune.main(["--init", "x.safetensors", "--out", str(tmp_path / "run"), "--device", "cuda"])
+    assert "no CUDA GPU is available" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 # ------------------------------------------------------------------------------ export
 def test_export_round_trip(tmp_path):
     model = tiny_model()

@@ -217,7 +217,7 @@ def logits_to_mask(low_res: torch.Tensor, shape) -> np.ndarray:
     """(1, 1, 4h, 4w) logits -> bool mask on the view grid (upsample x4 to the canvas, crop)."""
     size = (4 * low_res.shape[-2], 4 * low_res.shape[-1])
     up = F.interpolate(low_res.float(), size=size, mode="bilinear", align_corners=False)
-    return (up[0, 0, : shape[0], : shape[1]] > 0).numpy()
+    return (up[0, 0, : shape[0], : shape[1]] > 0).cpu().numpy()
 
 
 @dataclass
@@ -228,15 +228,18 @@ class Prompts:
     mask_input: torch.Tensor | None
 
 
-def prompt_tensors(prompts: Prompts, origin=(0, 0)):
-    """(points (1, N, 2), labels (1, N), boxes (1, 4)) tensors, None where absent, shifted by origin (y, x)."""
+def prompt_tensors(prompts: Prompts, origin=(0, 0), device=None):
+    """(points (1, N, 2), labels (1, N), boxes (1, 4)) tensors on `device`, None where absent,
+    shifted by origin (y, x)."""
     oy, ox = origin
     points = labels = boxes = None
     if prompts.points:
         points = torch.tensor([prompts.points], dtype=torch.float32) + torch.tensor([ox, oy], dtype=torch.float32)
-        labels = torch.tensor([prompts.labels], dtype=torch.float32)
+        points = points.to(device)
+        labels = torch.tensor([prompts.labels], dtype=torch.float32, device=device)
     if prompts.box is not None:
         boxes = torch.tensor(prompts.box[None], dtype=torch.float32) + torch.tensor([ox, oy, ox, oy], dtype=torch.float32)
+        boxes = boxes.to(device)
     return points, labels, boxes
 
 

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hrsam_model.device import resolve_device
 from hrsam_model.evaluation import datasets
 from hrsam_model.transforms import prepare_input
 
@@ -71,6 +72,7 @@ class FinetuneConfig:
     source_weights: str = ""  # e.g. "nuclei=1,ecoli=2,brain=1"; empty: every labelled source alike
     seed: int = 0
     threads: int = 2
+    device: str = "cpu"  # "cuda": train on a GPU (Triton kernels, bf16 autocast there too)
     checkpoint_minutes: float = 4.0
     max_minutes: float = 0.0
     stop_step: int = 0  # stop here with the schedule of `steps` (to replay a timed run)
@@ -114,7 +116,7 @@ def decode_in_canvas(model, emb, prompts: Prompts, origin, canvas: int = CANVAS)
     oy, ox = origin
     grid = tuple(emb.shape[-2:])
     canvas_grid = (canvas // model.patch_size, canvas // model.patch_size)
-    sparse, _ = neck(canvas_grid, *prompt_tensors(prompts, origin), None)
+    sparse, _ = neck(canvas_grid, *prompt_tensors(prompts, origin, emb.device), None)
     if prompts.mask_input is not None:
         dense = neck.mask_downscaling(prompts.mask_input)
     else:
@@ -183,9 +185,10 @@ def finetune_step(model, optimizer, groups, rng, cfg: FinetuneConfig, image_weig
     model.train()
     optimizer.zero_grad(set_to_none=True)
     total, ious = 0.0, []
+    device = next(model.parameters()).device
     for x, origin, side, inside, canvas, nested in crops:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            emb = model.encode(x)
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            emb = model.encode(x.to(device))
         emb = emb.float()
         decode_fn = partial(decode_in_canvas, origin=origin, canvas=canvas)
         loss = 0.0
@@ -199,7 +202,7 @@ def finetune_step(model, optimizer, groups, rng, cfg: FinetuneConfig, image_weig
             logits = decode_fn(model, emb, prompts)
             up = F.interpolate(logits, size=(side, side), mode="bilinear", align_corners=False)
             up = up[..., : gt.shape[0], : gt.shape[1]]
-            target = torch.from_numpy(gt)[None, None]
+            target = torch.from_numpy(gt)[None, None].to(device)
             loss = loss + normalized_focal_loss(up, target) / count
             ious.append(binary_iou(up.detach(), target).item())
         loss.backward()
@@ -226,6 +229,7 @@ def train(init: Path | None, out: Path, cfg: FinetuneConfig, resume: bool = Fals
     if model is None:
         model = build_model(cfg.model)
         load_checkpoint(model, init)
+    model.to(cfg.device)  # before the optimizer, whose state follows the parameters on resume
     optimizer = make_optimizer(model, cfg)
     rng = np.random.default_rng(cfg.seed)
     if groups is None or cfg.balance_kinds:  # read the labelled data once for both
@@ -259,6 +263,10 @@ def main(argv=None):
         parser.add_argument("--" + field.replace("_", "-"), type=type(default), default=default)
     args = parser.parse_args(argv)
     cfg = FinetuneConfig(**{f: getattr(args, f) for f in asdict(FinetuneConfig())})
+    try:
+        resolve_device(cfg.device)  # a missing GPU is said before the data is read
+    except ValueError as error:
+        parser.error(str(error))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
     train(args.init, args.out, cfg, resume=args.resume, data_root=args.data_root,
