@@ -137,3 +137,11 @@ def disk(shape, centre, radius, value=200, dtype=np.uint8):
     image = np.zeros(shape, dtype)
     image[(rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 <= radius ** 2] = value
     return image
+
+
+def cylinder(depth=20, first=5, last=14, shape=(64, 64), centre=(30, 30), radius=10):
+    """A stack whose slices first..last hold the same disk (a structure to propagate through)."""
+    volume = np.zeros((depth,) + shape, np.uint8)
+    for z in range(first, last + 1):
+        volume[z] = disk(shape, centre, radius)
+    return volume
