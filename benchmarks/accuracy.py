@@ -8,7 +8,8 @@ Table 1 (per dataset): rows = methods (the model at each --sizes, then the basel
 NoC@85, NoC@90, NoF@85, mIoU@1/3/5/10, median seconds per click (decoder only; wall time), median
 encoder seconds per distinct image. Table 2: the same instances restricted to small structures, whose
 mask bounding box's long side is at most 1/16 of the image's long side (at 1024 px input such an
-object spans at most 4 cells of the 16 px token grid), model at 1024 vs 2048 px.
+object spans at most 4 cells of the 16 px token grid), model at 1024 vs 2048 px. With --by-kind,
+Table 3: every method on each kind of target of a dataset that has several (the brain's structures).
 Every method sees the same instances and the same deterministic click simulator.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,8 +52,18 @@ def parse_args(argv=None):
     parser.add_argument("--device", default=None)
     parser.add_argument("--all-pieces", action="store_true",
                         help="score the model's whole mask, not only the pieces holding a positive click")
+    parser.add_argument("--by-kind", action="store_true",
+                        help="also a table per kind of target (the brain's structures)")
     add_zoom_option(parser)
     return parser.parse_args(argv)
+
+
+def indices_by_kind(instances) -> dict[str, list[int]]:
+    """Instance indices grouped by `datasets.target_kind`, in order of first appearance."""
+    groups = defaultdict(list)
+    for i, instance in enumerate(instances):
+        groups[datasets.target_kind(instance)].append(i)
+    return dict(groups)
 
 
 def main(argv=None):
@@ -76,10 +88,12 @@ def main(argv=None):
     print(f"protocol: {args.clicks} clicks, validation splits, max instances {args.max_instances or 'all'}")
     for note in notes:
         print(note)
-    small_rows = {}
+    small_rows, kind_tables = {}, []
     for name in filter(None, (n.strip() for n in args.datasets.split(","))):
         instances = datasets.load_instances(name, "val", max_instances=args.max_instances)
         small = [i for i, instance in enumerate(instances) if is_small(instance)]
+        kinds = indices_by_kind(instances) if args.by_kind else {}
+        kind_rows = {kind: [] for kind in kinds}
         rows, small_rows[name] = [], []
         for label, method, is_model in methods:
             log(f"{name}: {label} on {len(instances)} instances")
@@ -87,9 +101,13 @@ def main(argv=None):
             rows.append((label, summarize(results, args.clicks)))
             if is_model and small:
                 small_rows[name].append((label, summarize([results[i] for i in small], args.clicks)))
+            for kind, picked in kind_rows.items():
+                picked.append((label, summarize([results[i] for i in kinds[kind]], args.clicks)))
         print()
         print(format_table(rows, title=f"{name} (val), {len(instances)} instances"))
         small_rows[name] = (len(small), small_rows[name])
+        if len(kinds) > 1:
+            kind_tables += [(f"{name} (val), {kind}, {len(kinds[kind])} instances", kind_rows[kind]) for kind in kinds]
     print()
     print(f"Small structures (mask bounding box <= 1/{round(1 / SMALL_FRACTION)} of the image's long side)")
     for name, (count, rows) in small_rows.items():
@@ -98,6 +116,12 @@ def main(argv=None):
             print(format_table(rows, title=f"{name} (val), {count} small instances"))
         else:
             print(f"{name} (val): {count} small instances" + ("" if count else ": none"))
+    if kind_tables:
+        print()
+        print("Per kind of target")
+    for title, rows in kind_tables:
+        print()
+        print(format_table(rows, title=title))
     return 0
 
 

@@ -277,6 +277,25 @@ def test_no_validation_pixel_is_in_a_training_image(tmp_path):
     assert datasets.load_split_images("brain", "train", tmp_path)[0].max() == 80
 
 
+def test_accuracy_benchmark_tables_each_kind_of_brain_target(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    write_fake_data(tmp_path)
+    monkeypatch.setenv("HRSAM_DATA", str(tmp_path))
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "accuracy.py"
+    spec = importlib.util.spec_from_file_location("accuracy_benchmark", path)
+    accuracy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(accuracy)
+    assert accuracy.main(["--model", "none", "--baselines", "grabcut", "--datasets", "brain",
+                          "--by-kind", "--clicks", "2"]) == 0
+    out = capsys.readouterr().out
+    total = int(out.split("brain (val), ")[1].split(" instances")[0])
+    per_kind = {kind: int(out.split(f"brain (val), {kind}, ")[1].split(" instances")[0])
+                for kind in ("whole_brain", "caudate")}
+    assert sum(per_kind.values()) == total and min(per_kind.values()) > 0
+    assert out.count("grabcut") == 3  # the dataset's table and one per kind
+
+
 def test_missing_data_names_the_fetch_command(tmp_path):
     with pytest.raises(FileNotFoundError, match="pip download --no-deps stardist==0.9.2"):
         datasets.load_instances("nuclei", "val", tmp_path)
