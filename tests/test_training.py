@@ -335,36 +335,27 @@ def test_decoding_in_a_2048_canvas_matches_inference_at_2048():
         assert not torch.allclose(large, finetune.decode_in_canvas(model, corner, near, origin=(0, 0)))
 
 
-def test_finetune_trains_the_backbone_and_resumes(tmp_path):
+@pytest.mark.parametrize("device,max_clicks,click_gamma", [
+    ("cpu", 1, 0.6),
+    # on a GPU, enough simulated clicks that the no-grad decode loop surely runs there too
+    pytest.param("cuda", 3, 0.9, marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")),
+])
+def test_finetune_trains_the_backbone_and_resumes(tmp_path, device, max_clicks, click_gamma):
     model = tiny_model()
     before = {n: p.detach().clone() for n, p in model.backbone.named_parameters()}
     cfg = finetune.FinetuneConfig(steps=3, stop_step=2, batch=1, objects=1, crop=128, warmup=1, lr=1e-3,
-                                  max_clicks=1, synthetic_fraction=1.0)
+                                  max_clicks=max_clicks, click_gamma=click_gamma, synthetic_fraction=1.0,
+                                  device=device)
     finetune.train(None, tmp_path / "run", cfg, model=model, groups={}, log=lambda *_: None)
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 2
-    changed = [n for n, p in model.backbone.named_parameters() if not torch.equal(p, before[n])]
+    assert all(p.device.type == device for p in model.parameters())
+    changed = [n for n, p in model.backbone.named_parameters() if not torch.equal(p.cpu(), before[n])]
     assert len(changed) > len(before) // 2  # unfrozen: the backbone learns in this stage
     lines = []
     finetune.train(None, tmp_path / "run", finetune.FinetuneConfig(**{**cfg.__dict__, "stop_step": 0}),
                    resume=True, model=tiny_model(), groups={}, log=lines.append)
     assert lines[0] == "resumed at step 2"
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 3
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_finetune_on_a_gpu_trains_there_and_resumes(tmp_path):
-    model = tiny_model()
-    before = {n: p.detach().clone() for n, p in model.backbone.named_parameters()}
-    cfg = finetune.FinetuneConfig(steps=3, stop_step=2, batch=1, objects=1, crop=128, warmup=1, lr=1e-3,
-                                  max_clicks=3, click_gamma=0.9, synthetic_fraction=1.0, device="cuda")
-    finetune.train(None, tmp_path / "run", cfg, model=model, groups={}, log=lambda *_: None)
-    assert all(p.is_cuda for p in model.parameters())
-    changed = [n for n, p in model.backbone.named_parameters() if not torch.equal(p.cpu(), before[n])]
-    assert len(changed) > len(before) // 2
-    lines = []
-    finetune.train(None, tmp_path / "run", finetune.FinetuneConfig(**{**cfg.__dict__, "stop_step": 0}),
-                   resume=True, model=tiny_model(), groups={}, log=lines.append)
-    assert lines[0] == "resumed at step 2"
     exported = export.export(tmp_path / "run" / "model.pt", tmp_path / "tiny.safetensors", overrides=TINY)
     assert next(exported.parameters()).device.type == "cpu"  # the export reads weights saved on a GPU
 

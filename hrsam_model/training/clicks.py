@@ -26,6 +26,7 @@ import math
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -232,14 +233,13 @@ def prompt_tensors(prompts: Prompts, origin=(0, 0), device=None):
     """(points (1, N, 2), labels (1, N), boxes (1, 4)) tensors on `device`, None where absent,
     shifted by origin (y, x)."""
     oy, ox = origin
+    as_tensor = partial(torch.tensor, dtype=torch.float32, device=device)
     points = labels = boxes = None
     if prompts.points:
-        points = torch.tensor([prompts.points], dtype=torch.float32) + torch.tensor([ox, oy], dtype=torch.float32)
-        points = points.to(device)
-        labels = torch.tensor([prompts.labels], dtype=torch.float32, device=device)
+        points = as_tensor([prompts.points]) + as_tensor([ox, oy])
+        labels = as_tensor([prompts.labels])
     if prompts.box is not None:
-        boxes = torch.tensor(prompts.box[None], dtype=torch.float32) + torch.tensor([ox, oy, ox, oy], dtype=torch.float32)
-        boxes = boxes.to(device)
+        boxes = as_tensor(prompts.box[None]) + as_tensor([ox, oy, ox, oy])
     return points, labels, boxes
 
 
