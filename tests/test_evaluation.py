@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -405,3 +406,40 @@ def test_litemedsam_baseline_maps_prompts_onto_its_256_px_canvas():
         assert result.mask.shape == labels.shape and result.logits.shape == (1, 256, 256)
         scores.append(iou(result.mask, labels == value))
     assert np.mean(scores) >= 0.75  # LiteMedSAM is good with boxes (0.84 measured); a wrong map is ~0
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.float32])
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
+def test_numpy_nifti_reader_gives_simpleitks_voxels(tmp_path, dtype, suffix):
+    import SimpleITK as sitk
+
+    from hrsam_model.evaluation.nifti import read_nifti_voxels
+
+    volume = (np.arange(5 * 6 * 7).reshape(5, 6, 7) % 250).astype(dtype)  # (z, y, x), no symmetry
+    path = tmp_path / f"volume{suffix}"
+    sitk.WriteImage(sitk.GetImageFromArray(volume), str(path))
+    ours = read_nifti_voxels(path)
+    assert ours.dtype == volume.dtype
+    np.testing.assert_array_equal(ours, sitk.GetArrayFromImage(sitk.ReadImage(str(path))))
+
+
+def test_numpy_nifti_reader_refuses_what_is_not_nifti(tmp_path):
+    from hrsam_model.evaluation.nifti import read_nifti_voxels
+
+    (tmp_path / "text.nii").write_text("not a volume" * 40)
+    with pytest.raises(ValueError, match="not a NIfTI-1 file"):
+        read_nifti_voxels(tmp_path / "text.nii")
+    (tmp_path / "short.nii.gz").write_bytes(b"\x1f\x8b broken")
+    with pytest.raises(ValueError, match="readable|too short"):
+        read_nifti_voxels(tmp_path / "short.nii.gz")
+
+
+def test_brain_split_loads_the_same_without_simpleitk(tmp_path, monkeypatch):
+    write_fake_data(tmp_path)
+    with_sitk = datasets.load_instances("brain", "train", tmp_path, max_instances=None)
+    monkeypatch.setitem(sys.modules, "SimpleITK", None)  # import SimpleITK now raises ImportError
+    without = datasets.load_instances("brain", "train", tmp_path, max_instances=None)
+    assert [i.name for i in without] == [i.name for i in with_sitk] and len(without) > 0
+    for a, b in zip(without, with_sitk):
+        np.testing.assert_array_equal(a.image, b.image)
+        np.testing.assert_array_equal(a.mask, b.mask)

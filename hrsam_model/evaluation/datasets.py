@@ -209,8 +209,12 @@ def _brain_file(root: Path, name: str) -> Path:
 
 def _read_nifti(path: Path) -> np.ndarray:
     """The volume as a (z, y, x) array on the file's voxel grid (no reorientation)."""
-    import SimpleITK as sitk
+    try:
+        import SimpleITK as sitk
+    except ImportError:  # e.g. a lent GPU machine with no package index: the same voxels by numpy
+        from .nifti import read_nifti_voxels
 
+        return read_nifti_voxels(path)
     return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
 
 
