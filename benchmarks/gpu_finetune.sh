@@ -12,7 +12,7 @@
 # logs go to OUT_DIR/logs.tar.gz. If the calibration fails on the Triton path, the runs use the
 # PyTorch kernels (HRSAM_KERNELS_BACKEND=torch) and say so.
 #
-# DEVICE=cpu CAL_STEPS=2 runs the same script on a CPU (to check it before a lease).
+# DEVICE=cpu CAL_STEPS=3 runs the same script on a CPU (to check it before a lease).
 set -u
 cd "$(dirname "$0")/.."
 data=$1 init=$2 out=$3 budget=$4 runs=${5:-4} first_seed=${6:-9}
@@ -45,9 +45,10 @@ work, runs = Path(sys.argv[1]), int(sys.argv[2])
 secs = []
 for i in range(1, runs + 1):
     log = work / f"cal{i}" / "log.jsonl"
-    if not log.is_file():
-        sys.exit(f"calibration run {i} wrote no steps")
-    secs += [json.loads(line)["sec"] for line in log.read_text().splitlines()][2:] or [float("nan")]
+    steps = [json.loads(line)["sec"] for line in log.read_text().splitlines()] if log.is_file() else []
+    if len(steps) < 3:
+        sys.exit(f"calibration run {i} stopped after {len(steps)} steps")
+    secs += steps[2:]
 print(statistics.median(secs))
 EOF
 }

@@ -136,7 +136,8 @@ class _TritonAttention(torch.autograd.Function):
             q, k, v, pad_k, pad_v = inputs
             out = attention_torch(q, k, v, ctx.windows, pad_k, pad_v, ctx.scale)
             wanted = [t for t in inputs if t.requires_grad]
-            grads = iter(torch.autograd.grad(out, wanted, grad_out))
+            # a grid whose windows need no padding never reads pad_k/pad_v: their gradient is None
+            grads = iter(torch.autograd.grad(out, wanted, grad_out, allow_unused=True))
         return (*(next(grads) if t.requires_grad else None for t in inputs), None, None)
 
 

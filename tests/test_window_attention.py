@@ -222,6 +222,25 @@ def test_triton_backend_dispatch_and_gradients():
         assert rel_err(a.grad.cpu(), b.grad) < 1e-4, name
 
 
+@needs_triton
+def test_triton_gradients_where_no_window_needs_padding():
+    # 16x16 tokens in one 16x16 window: the padding token is never attended to, so pad_k and pad_v get
+    # no gradient (a first GPU click-training run stopped here)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    windows = window_index([(16, 16)], 1)
+    inputs = [t.to(device).requires_grad_() for t in random_inputs(windows.num_tokens, seed=6)]
+    out = window_attention(*inputs[:3], window_index([(16, 16)], 1, device=device), *inputs[3:],
+                           backend="triton")
+    weight = torch.randn_like(out)
+    (out * weight).sum().backward()
+    ref_inputs = [t.detach().cpu().double().requires_grad_() for t in inputs[:3]]
+    (attention_torch(*ref_inputs, windows, *(t.detach().cpu().double() for t in inputs[3:]), 16**-0.5)
+     * weight.cpu().double()).sum().backward()
+    for name, a, b in zip(("q", "k", "v"), inputs, ref_inputs):
+        assert rel_err(a.grad.cpu(), b.grad) < 1e-4, name
+    assert all(t.grad is None or not t.grad.any() for t in inputs[3:])
+
+
 def test_backend_env_var_forces_torch(monkeypatch):
     windows = window_index([(16, 16)], 1)
     q, k, v, pad_k, pad_v = random_inputs(windows.num_tokens)
