@@ -3,7 +3,6 @@
 The attribute names are the official segmentor's, so an official checkpoint's
 `state_dict` loads into this module without renaming.
 """
-import torch
 from torch import nn
 
 from .backbone import HRSAMBackbone

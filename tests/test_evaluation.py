@@ -13,7 +13,6 @@ import tifffile
 from hrsam_model.evaluation import datasets
 from hrsam_model.evaluation.clicker import Click, Clicker, boundary_distance, next_click
 from hrsam_model.evaluation.metrics import (
-    InstanceResult,
     clicks_to_reach,
     iou,
     miou_at,
@@ -209,6 +208,21 @@ def test_classic_baselines_segment_a_bright_disk(name):
     image, gt = noisy_disk_image()
     [result] = evaluate(getattr(baselines, name)(), [datasets.Instance(image, gt, "disk", "synthetic")], num_clicks=3)
     assert max(result.ious) >= 0.8
+
+
+@pytest.mark.parametrize("name", ["GrabCutPredictor", "RandomWalkerPredictor"])
+def test_classic_baselines_answer_a_click_on_an_image_smaller_than_their_margin(name):
+    # 20x20 px: every border pixel lies within the 16 px margin of a central click, so there is
+    # no background seed at all (the random walker raised NameError here)
+    if name == "GrabCutPredictor":
+        pytest.importorskip("cv2")
+    from hrsam_model.evaluation import baselines
+
+    image = np.random.default_rng(0).integers(0, 255, (20, 20)).astype(np.uint8)
+    predictor = getattr(baselines, name)()
+    predictor.set_image(image)
+    mask = predictor.predict(np.array([[10, 10]]), np.array([1])).mask
+    assert mask.shape == (20, 20) and mask[10, 10]
 
 
 # -------------------------------------------------------------------------------------- splits

@@ -179,7 +179,7 @@ class RandomWalkerPredictor(_ClickBaseline):
         _paint_disks(seeds, points[labels == 0], radius, 2)
         _paint_disks(seeds, points[labels == 1], radius, 1)
         if not (seeds == 2).any():
-            return np.ones(shape, dtype=bool)  # no background evidence yet
+            return np.ones(gray.shape, dtype=bool)  # no background evidence yet
         with warnings.catch_warnings():
             # "probability range outside [0, 1]": harmless rounding at tol=1e-3, labels are unaffected.
             warnings.simplefilter("ignore", UserWarning)
