@@ -13,8 +13,9 @@
 # to OUT_DIR/soup.safetensors; logs go to OUT_DIR/logs.tar.gz. If the calibration fails on the
 # Triton path, the runs use the PyTorch kernels (HRSAM_KERNELS_BACKEND=torch) and say so.
 #
-# STEPS skips the calibration (steps per run known from an earlier lease). EXTRA_ARGS adds finetune options (e.g. "--source-weights nuclei=1,ecoli=1,brain=2"); THREADS sets
-# each process' threads (default: the cores shared out). DEVICE=cpu CAL_STEPS=3 runs the same
+# STEPS skips the calibration (steps per run known from an earlier lease). EXTRA_ARGS adds
+# finetune options (e.g. "--source-weights nuclei=1,ecoli=1,brain=2"); THREADS sets each
+# process' threads (default: the cores shared out). DEVICE=cpu CAL_STEPS=3 runs the same
 # script on a CPU (to check it before a lease).
 set -u
 cd "$(dirname "$0")/.."
@@ -60,7 +61,7 @@ EOF
 backend=triton
 t0=$SECONDS
 if [ -n "${STEPS:-}" ]; then  # steps known from an earlier lease: no calibration
-    sec=$($py -c "print(($budget - 75) / $STEPS)")
+    sec="not measured"
 elif ! sec=$(calibrate); then
     echo "calibration failed on the Triton path; using the PyTorch kernels" | tee -a "$work/env.txt"
     tail -3 "$work"/cal*.log
@@ -71,24 +72,27 @@ fi
 overhead=$(( SECONDS - t0 ))  # start-up (imports, data, kernel compile) + the calibration steps
 left=$(( budget - (SECONDS - start) - overhead / 2 - 45 ))  # start-up again (cached kernels), export
 steps=${STEPS:-$($py -c "print(max(40, int($left / $sec * 0.92)))")}
+max_minutes=$($py -c "print(round($left / 60, 2))")
 echo "backend $backend, $runs runs x $threads threads: $sec s/step at load, calibration ${overhead}s," \
      "$left s left -> $steps steps each" | tee -a "$work/env.txt"
 
 for i in $(seq 0 $((runs - 1))); do
     seed=$((first_seed + i))
     $py -m hrsam_model.training.finetune "${recipe[@]}" --out "$work/seed$seed" --steps "$steps" --seed "$seed" \
-        --max-minutes "$($py -c "print(round($left / 60, 2))")" >"$work/seed$seed.log" 2>&1 &
+        --max-minutes "$max_minutes" >"$work/seed$seed.log" 2>&1 &
 done
 wait
-for i in $(seq 0 $((runs - 1))); do  # all to $work; the first EXPORT_EACH (default all) to $out too
+exported=()  # all to $work (this call's seeds only); the first EXPORT_EACH (default all) to $out too
+for i in $(seq 0 $((runs - 1))); do
     seed=$((first_seed + i))
+    exported+=("$work/seed$seed.safetensors")
     $py -m hrsam_model.training.export --model-state "$work/seed$seed/model.pt" \
-        --out "$work/seed$seed.safetensors" >>"$work/export.log" 2>&1 &
+        --out "${exported[i]}" >>"$work/export.log" 2>&1 &
 done
 wait
-for i in $(seq 0 $(( ${EXPORT_EACH:-$runs} - 1 ))); do cp "$work/seed$((first_seed + i)).safetensors" "$out/"; done
+cp "${exported[@]:0:${EXPORT_EACH:-$runs}}" "$out/"
 if [ "$runs" -gt 1 ]; then  # their mean too (runs from one file and one recipe: a uniform soup)
-    $py -m hrsam_model.training.export --average "$work"/seed*.safetensors --out "$out/soup.safetensors" \
+    $py -m hrsam_model.training.export --average "${exported[@]}" --out "$out/soup.safetensors" \
         >>"$work/export.log" 2>&1
 fi
 echo "finished after $((SECONDS - start)) s" | tee -a "$work/env.txt"
