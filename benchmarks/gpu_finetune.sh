@@ -90,7 +90,8 @@ for i in $(seq 0 $((runs - 1))); do
         --out "${exported[i]}" >>"$work/export.log" 2>&1 &
 done
 wait
-cp "${exported[@]:0:${EXPORT_EACH:-$runs}}" "$out/"
+keep=("${exported[@]:0:${EXPORT_EACH:-$runs}}")
+[ ${#keep[@]} -eq 0 ] || cp "${keep[@]}" "$out/"
 if [ "$runs" -gt 1 ]; then  # their mean too (runs from one file and one recipe: a uniform soup)
     $py -m hrsam_model.training.export --average "${exported[@]}" --out "$out/soup.safetensors" \
         >>"$work/export.log" 2>&1
