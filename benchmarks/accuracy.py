@@ -27,7 +27,7 @@ from common import machine_description  # noqa: E402
 from hrsam_model.evaluation import datasets  # noqa: E402
 from hrsam_model.evaluation.command import add_zoom_option, load_model_predictor, make_baseline  # noqa: E402
 from hrsam_model.evaluation.metrics import summarize  # noqa: E402
-from hrsam_model.evaluation.report import format_table  # noqa: E402
+from hrsam_model.evaluation.report import format_table, one_pixel_note  # noqa: E402
 from hrsam_model.evaluation.runner import evaluate  # noqa: E402
 
 SMALL_FRACTION = 1 / 16
@@ -104,24 +104,27 @@ def main(argv=None):
             for kind, picked in kind_rows.items():
                 picked.append((label, summarize([results[i] for i in kinds[kind]], args.clicks)))
         print()
-        print(format_table(rows, title=f"{name} (val), {len(instances)} instances"))
-        small_rows[name] = (len(small), small_rows[name])
+        print(format_table(rows, title=f"{name} (val), {len(instances)} instances",
+                           note=one_pixel_note([instance.mask for instance in instances])))
+        small_note = one_pixel_note([instances[i].mask for i in small]) if small else None
+        small_rows[name] = (len(small), small_rows[name], small_note)
         if len(kinds) > 1:
-            kind_tables += [(f"{name} (val), {kind}, {len(kinds[kind])} instances", kind_rows[kind]) for kind in kinds]
+            kind_tables += [(f"{name} (val), {kind}, {len(kinds[kind])} instances", kind_rows[kind],
+                             one_pixel_note([instances[i].mask for i in kinds[kind]])) for kind in kinds]
     print()
     print(f"Small structures (mask bounding box <= 1/{round(1 / SMALL_FRACTION)} of the image's long side)")
-    for name, (count, rows) in small_rows.items():
+    for name, (count, rows, note) in small_rows.items():
         print()
         if rows:
-            print(format_table(rows, title=f"{name} (val), {count} small instances"))
+            print(format_table(rows, title=f"{name} (val), {count} small instances", note=note))
         else:
             print(f"{name} (val): {count} small instances" + ("" if count else ": none"))
     if kind_tables:
         print()
         print("Per kind of target")
-    for title, rows in kind_tables:
+    for title, rows, note in kind_tables:
         print()
-        print(format_table(rows, title=title))
+        print(format_table(rows, title=title, note=note))
     return 0
 
 

@@ -18,6 +18,7 @@ from hrsam_model.evaluation.metrics import (
     miou_at,
     noc,
     nof,
+    one_pixel_off_ious,
     summarize,
 )
 from hrsam_model.evaluation.runner import evaluate
@@ -125,6 +126,22 @@ def test_iou():
     b[1:3] = True
     assert iou(a, b) == pytest.approx(4 / 12)
     assert iou(np.zeros((3, 3), bool), np.zeros((3, 3), bool)) == 1.0
+
+
+def test_one_pixel_off_yardstick_on_a_square():
+    square = np.zeros((20, 20), bool)
+    square[5:15, 5:15] = True
+    moved, shrunk = one_pixel_off_ious(square)
+    assert moved == pytest.approx(90 / 110)  # 10 x 10 moved by one: 90 shared of 110 covered
+    assert shrunk == pytest.approx(64 / 100)
+    big = np.zeros((200, 200), bool)
+    big[50:150, 50:150] = True
+    assert one_pixel_off_ious(big)[0] > 0.97  # a large object hardly notices one pixel
+    corner = np.zeros((6, 6), bool)
+    corner[:3, :3] = True  # moved up or left it loses a row (6 / 9), no wrap-around; down or right 6 / 12
+    assert one_pixel_off_ious(corner)[0] == pytest.approx((6 / 9 + 6 / 9 + 6 / 12 + 6 / 12) / 4)
+    with pytest.raises(ValueError, match="non-empty 2-D mask"):
+        one_pixel_off_ious(np.zeros((4, 4), bool))
 
 
 # -------------------------------------------------------------------------------------- runner
@@ -309,6 +326,7 @@ def test_accuracy_benchmark_tables_each_kind_of_brain_target(tmp_path, monkeypat
                 for kind in ("whole_brain", "caudate")}
     assert sum(per_kind.values()) == total and min(per_kind.values()) > 0
     assert out.count("grabcut") == 3  # the dataset's table and one per kind
+    assert out.count("yardstick: the true masks moved by one pixel score mean IoU") >= 3
 
 
 def test_missing_data_names_the_fetch_command(tmp_path):
@@ -398,6 +416,9 @@ def test_run_evaluation_prints_a_table_for_a_folder(tmp_path, monkeypatch):
                               "mIoU@10", "s/click", "enc", "s"]
     row = next(line for line in text.splitlines() if line.startswith("randomwalker")).split()
     assert row[1] == "1" and float(row[5]) > 0.5
+    yardstick = next(line for line in text.splitlines() if line.startswith("yardstick"))
+    moved, shrunk = one_pixel_off_ious(gt)
+    assert f"{moved:.3f}" in yardstick and f"{shrunk:.3f}" in yardstick
     assert "skipped baseline litemedsam" in text and "lite_medsam.pth not found" in text
     with pytest.raises(ValueError, match="unknown baseline"):
         run_evaluation(model="none", data=str(tmp_path / "set"), baselines=["nonsense"])

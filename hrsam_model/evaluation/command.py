@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from . import datasets as dataset_io
 from .metrics import Summary, summarize
-from .report import format_table
+from .report import format_table, one_pixel_note
 from .runner import evaluate
 
 BASELINES = ("grabcut", "randomwalker", "litemedsam")
@@ -170,7 +170,8 @@ def run_evaluation(
         if log is not None:
             log(title)
         rows = evaluate_methods(methods, instances, num_clicks, log)
-        tables.append(format_table(rows, title=f"{title}, {len(instances)} instances, {num_clicks} clicks"))
+        tables.append(format_table(rows, title=f"{title}, {len(instances)} instances, {num_clicks} clicks",
+                                   note=one_pixel_note([instance.mask for instance in instances])))
     return "\n".join(notes + [""] + ["\n\n".join(tables)])
 
 

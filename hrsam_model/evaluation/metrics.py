@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage as ndi
 
 MIOU_CLICKS = (1, 3, 5, 10)
 
@@ -17,6 +18,23 @@ def iou(pred: np.ndarray, gt: np.ndarray) -> float:
         raise ValueError(f"pred shape {pred.shape} does not match gt shape {gt.shape}")
     union = np.logical_or(pred, gt).sum()
     return 1.0 if union == 0 else float(np.logical_and(pred, gt).sum() / union)
+
+
+def one_pixel_off_ious(gt: np.ndarray) -> tuple[float, float]:
+    """(moved, shrunk): IoU with `gt` of `gt` moved by one pixel (mean over up, down, left, right) and
+    of `gt` shrunk by one pixel (4-connected erosion).
+
+    A yardstick for small objects: an outline that is one pixel off everywhere already costs this
+    much IoU (a 10 x 10 square: 0.818 moved, 0.64 shrunk), so IoU 0.85 on a 150-pixel structure asks
+    for sub-pixel agreement with how its outline was drawn."""
+    gt = np.asarray(gt, dtype=bool)
+    if gt.ndim != 2 or not gt.any():
+        raise ValueError(f"need a non-empty 2-D mask, got shape {gt.shape} with {int(gt.sum())} pixels")
+    padded = np.pad(gt, 1)
+    h, w = gt.shape
+    moved = [padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1))]
+    shrunk = ndi.binary_erosion(padded)[1:-1, 1:-1]
+    return float(np.mean([iou(m, gt) for m in moved])), iou(shrunk, gt)
 
 
 def clicks_to_reach(ious: Sequence[float], threshold: float, max_clicks: int = 20) -> int:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .metrics import MIOU_CLICKS, Summary
+import numpy as np
+
+from .metrics import MIOU_CLICKS, Summary, one_pixel_off_ious
 
 _HEADER = ["method", "n", "NoC@85", "NoC@90", "NoF@85"] + [f"mIoU@{k}" for k in MIOU_CLICKS] + ["s/click", "enc s"]
 
 
-def format_table(rows: Sequence[tuple[str, Summary]], title: str | None = None) -> str:
-    """A fixed-width table; `rows` are (method name, summary) pairs."""
+def format_table(rows: Sequence[tuple[str, Summary]], title: str | None = None, note: str | None = None) -> str:
+    """A fixed-width table; `rows` are (method name, summary) pairs; `note` goes under it."""
     body = [
         [
             method,
@@ -33,7 +35,14 @@ def format_table(rows: Sequence[tuple[str, Summary]], title: str | None = None) 
     lines = [title] if title else []
     lines += [line(_HEADER), line(["-" * w for w in widths])]
     lines += [line(r) for r in body]
-    return "\n".join(lines)
+    return "\n".join(lines + ([note] if note else []))
+
+
+def one_pixel_note(masks) -> str:
+    """How much IoU an outline one pixel off costs on these ground-truth masks (mean over them)."""
+    moved, shrunk = np.mean([one_pixel_off_ious(m) for m in masks], axis=0)
+    return (f"yardstick: the true masks moved by one pixel score mean IoU {moved:.3f}, "
+            f"shrunk by one pixel {shrunk:.3f}")
 
 
 def _seconds(value: float | None) -> str:
