@@ -10,7 +10,8 @@ encoder seconds per distinct image. Table 2: the same instances restricted to sm
 mask bounding box's long side is at most 1/16 of the image's long side (at 1024 px input such an
 object spans at most 4 cells of the 16 px token grid), model at 1024 vs 2048 px. With --by-kind,
 Table 3: every method on each kind of target of a dataset that has several (the brain's structures).
-Every method sees the same instances and the same deterministic click simulator.
+Every method sees the same instances and the same deterministic click simulator. `--split train`
+runs the same tables on the training splits: how well the model fits what it was trained on.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def parse_args(argv=None):
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048], help="model input sizes")
     parser.add_argument("--datasets", default="nuclei,ecoli,brain")
     parser.add_argument("--baselines", default="grabcut,randomwalker,litemedsam")
+    parser.add_argument("--split", default="val", choices=datasets.SPLITS,
+                        help="'train' measures how well the model fits what it was trained on")
     parser.add_argument("--max-instances", type=int, help="deterministic subset per dataset")
     parser.add_argument("--clicks", type=int, default=20)
     parser.add_argument("--device", default=None)
@@ -85,12 +88,12 @@ def main(argv=None):
             notes.append(f"skipped baseline {name}: {error}")
 
     print(f"machine: {machine_description()}")
-    print(f"protocol: {args.clicks} clicks, validation splits, max instances {args.max_instances or 'all'}")
+    print(f"protocol: {args.clicks} clicks, {args.split} splits, max instances {args.max_instances or 'all'}")
     for note in notes:
         print(note)
     small_rows, kind_tables = {}, []
     for name in filter(None, (n.strip() for n in args.datasets.split(","))):
-        instances = datasets.load_instances(name, "val", max_instances=args.max_instances)
+        instances = datasets.load_instances(name, args.split, max_instances=args.max_instances)
         small = [i for i, instance in enumerate(instances) if is_small(instance)]
         kinds = indices_by_kind(instances) if args.by_kind else {}
         kind_rows = {kind: [] for kind in kinds}
@@ -104,21 +107,21 @@ def main(argv=None):
             for kind, picked in kind_rows.items():
                 picked.append((label, summarize([results[i] for i in kinds[kind]], args.clicks)))
         print()
-        print(format_table(rows, title=f"{name} (val), {len(instances)} instances",
+        print(format_table(rows, title=f"{name} ({args.split}), {len(instances)} instances",
                            note=one_pixel_note([instance.mask for instance in instances])))
         small_note = one_pixel_note([instances[i].mask for i in small]) if small else None
         small_rows[name] = (len(small), small_rows[name], small_note)
         if len(kinds) > 1:
-            kind_tables += [(f"{name} (val), {kind}, {len(kinds[kind])} instances", kind_rows[kind],
+            kind_tables += [(f"{name} ({args.split}), {kind}, {len(kinds[kind])} instances", kind_rows[kind],
                              one_pixel_note([instances[i].mask for i in kinds[kind]])) for kind in kinds]
     print()
     print(f"Small structures (mask bounding box <= 1/{round(1 / SMALL_FRACTION)} of the image's long side)")
     for name, (count, rows, note) in small_rows.items():
         print()
         if rows:
-            print(format_table(rows, title=f"{name} (val), {count} small instances", note=note))
+            print(format_table(rows, title=f"{name} ({args.split}), {count} small instances", note=note))
         else:
-            print(f"{name} (val): {count} small instances" + ("" if count else ": none"))
+            print(f"{name} ({args.split}): {count} small instances" + ("" if count else ": none"))
     if kind_tables:
         print()
         print("Per kind of target")

@@ -327,6 +327,10 @@ def test_accuracy_benchmark_tables_each_kind_of_brain_target(tmp_path, monkeypat
     assert sum(per_kind.values()) == total and min(per_kind.values()) > 0
     assert out.count("grabcut") == 3  # the dataset's table and one per kind
     assert out.count("yardstick: the true masks moved by one pixel score mean IoU") >= 3
+    assert accuracy.main(["--model", "none", "--baselines", "grabcut", "--datasets", "brain",
+                          "--split", "train", "--clicks", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "2 clicks, train splits" in out and "brain (train), " in out and "(val)" not in out
 
 
 def test_missing_data_names_the_fetch_command(tmp_path):
