@@ -3,6 +3,7 @@
 Loops run on a tiny HRSAM configuration; the teacher test needs lite_medsam.pth (not in the repo:
 `python -m hrsam_model.training.fetch_data --out DIR`, then HRSAM_DATA=DIR) and is skipped without it.
 """
+import json
 import os
 from pathlib import Path
 
@@ -358,6 +359,35 @@ def test_finetune_trains_the_backbone_and_resumes(tmp_path, device, max_clicks, 
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 3
     exported = export.export(tmp_path / "run" / "model.pt", tmp_path / "tiny.safetensors", overrides=TINY)
     assert next(exported.parameters()).device.type == "cpu"  # the export reads weights saved on a GPU
+
+
+def test_click_loss_counts_only_the_pixels_around_the_clicks():
+    near = finetune.click_neighbourhood([[10, 4], [0, 0]], (12, 16), radius=2)
+    assert near[4, 10] and near[4, 12] and near[2, 10] and not near[4, 13] and not near[7, 10]
+    assert near[0, 0] and near[2, 0] and not near[3, 0]  # a click at the corner keeps its quarter disk
+    target = torch.zeros(1, 1, 12, 16)
+    target[..., 4, 10] = 1
+    logits = torch.full((1, 1, 12, 16), -8.0)
+    logits[..., 0, 0] = 8.0  # wrong only at the corner click
+    logits[..., 9:, :] = 8.0  # wrong far from both clicks (rows 9-11): must not count
+    loss = finetune.click_loss(logits, target, near)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    wrong, right = bce(torch.tensor(8.0), torch.tensor(0.0)), bce(torch.tensor(-8.0), torch.tensor(0.0))
+    centre_right = bce(torch.tensor(-8.0), torch.tensor(1.0))  # the clicked pixel itself is missed
+    n = int(near.sum())
+    assert loss.item() == pytest.approx(((n - 2) * right + wrong + centre_right).item() / n, rel=1e-5)
+    assert finetune.click_loss(logits, target, np.zeros((12, 16), bool)).item() == 0.0
+
+
+def test_finetune_step_with_the_click_loss_trains(tmp_path):
+    model = tiny_model()
+    cfg = finetune.FinetuneConfig(steps=1, batch=1, objects=1, crop=128, warmup=1, lr=1e-3, max_clicks=2,
+                                  synthetic_fraction=1.0, click_loss_weight=1.0)
+    before = {n: p.detach().clone() for n, p in model.decode_head.named_parameters()}
+    finetune.train(None, tmp_path / "run", cfg, model=model, groups={}, log=lambda *_: None)
+    record = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
+    assert np.isfinite(record["loss"]) and record["loss"] > 0
+    assert any(not torch.equal(p, before[n]) for n, p in model.decode_head.named_parameters())
 
 
 def test_finetune_asks_for_a_missing_gpu_clearly(tmp_path, capsys):
