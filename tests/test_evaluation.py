@@ -14,6 +14,7 @@ from hrsam_model.evaluation import datasets
 from hrsam_model.evaluation.clicker import Click, Clicker, boundary_distance, next_click
 from hrsam_model.evaluation.metrics import (
     clicks_to_reach,
+    contradicted_clicks,
     iou,
     miou_at,
     noc,
@@ -188,6 +189,18 @@ def test_runner_follows_the_protocol_with_a_fake_predictor():
     assert fake.calls[2][1][2] == 1  # the second mask was too small: positive click
     summary = summarize([result])
     assert summary.noc85 == 3 and summary.nof85 == 0
+
+
+def test_runner_counts_the_clicks_a_mask_ignores():
+    shape = (48, 48)
+    gt, too_big = disk(shape, (24, 24), 10), disk(shape, (24, 24), 16)
+    instance = datasets.Instance(np.zeros(shape, np.uint8), gt, "disk", "synthetic")
+    [stubborn] = evaluate(FakePredictor([too_big]), [instance], num_clicks=2)
+    assert stubborn.ignored == [0, 1]  # click 2 (negative, in the ring) stays inside the mask
+    [empty] = evaluate(FakePredictor([np.zeros(shape, bool)]), [instance], num_clicks=3)
+    assert empty.ignored == [1, 2, 3]  # every positive click left out
+    assert summarize([stubborn, empty]).ignored == pytest.approx((1 / 2 + 3 / 3) / 2)
+    assert contradicted_clicks(gt, [[24, 24], [0, 0], [40, 40]], [1, 0, 1]) == 1
 
 
 def test_runner_encodes_a_shared_image_once():
@@ -417,7 +430,7 @@ def test_run_evaluation_prints_a_table_for_a_folder(tmp_path, monkeypatch):
                           num_clicks=3)
     header = next(line for line in text.splitlines() if line.startswith("method"))
     assert header.split() == ["method", "n", "NoC@85", "NoC@90", "NoF@85", "mIoU@1", "mIoU@3", "mIoU@5",
-                              "mIoU@10", "s/click", "enc", "s"]
+                              "mIoU@10", "ignored", "s/click", "enc", "s"]
     row = next(line for line in text.splitlines() if line.startswith("randomwalker")).split()
     assert row[1] == "1" and float(row[5]) > 0.5
     yardstick = next(line for line in text.splitlines() if line.startswith("yardstick"))

@@ -79,6 +79,7 @@ class InstanceResult:
     ious: list[float] = field(default_factory=list)
     click_seconds: list[float] = field(default_factory=list)
     encode_seconds: float | None = None  # None when the image's embedding was already computed
+    ignored: list[int] = field(default_factory=list)  # clicks the mask contradicts, after each click
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class Summary:
     miou: dict  # k -> mean IoU after k clicks
     seconds_per_click: float  # median over all clicks
     encode_seconds: float | None  # median over distinct images
+    ignored: float = float("nan")  # share of the clicks the last mask contradicts (mean over instances)
 
 
 def summarize(results: Sequence[InstanceResult], max_clicks: int = 20) -> Summary:
@@ -104,4 +106,17 @@ def summarize(results: Sequence[InstanceResult], max_clicks: int = 20) -> Summar
         miou={k: miou_at(curves, k) for k in MIOU_CLICKS},
         seconds_per_click=float(np.median(clicks)) if clicks else float("nan"),
         encode_seconds=float(np.median(encodes)) if encodes else None,
+        ignored=ignored_share(results),
     )
+
+
+def contradicted_clicks(mask: np.ndarray, points, labels) -> int:
+    """How many clicks the mask contradicts: a positive click's pixel outside it, a negative's inside."""
+    mask = np.asarray(mask, dtype=bool)
+    return sum(bool(mask[int(y), int(x)]) != bool(label) for (x, y), label in zip(points, labels))
+
+
+def ignored_share(results: Sequence[InstanceResult]) -> float:
+    """Mean over instances of (clicks contradicted by the last mask) / (clicks given); NaN if unknown."""
+    shares = [r.ignored[-1] / len(r.ignored) for r in results if r.ignored]
+    return float(np.mean(shares)) if shares else float("nan")

@@ -1,4 +1,8 @@
-"""Plain-text result tables: one row per method, the protocol's columns."""
+"""Plain-text result tables: one row per method, the protocol's columns.
+
+"ignored" is the share of the clicks that the last mask contradicts (a positive click's pixel left
+out, a negative click's pixel kept in), mean over instances: what a user sees as "it ignored my click".
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ import numpy as np
 
 from .metrics import MIOU_CLICKS, Summary, one_pixel_off_ious
 
-_HEADER = ["method", "n", "NoC@85", "NoC@90", "NoF@85"] + [f"mIoU@{k}" for k in MIOU_CLICKS] + ["s/click", "enc s"]
+_HEADER = (["method", "n", "NoC@85", "NoC@90", "NoF@85"] + [f"mIoU@{k}" for k in MIOU_CLICKS]
+           + ["ignored", "s/click", "enc s"])
 
 
 def format_table(rows: Sequence[tuple[str, Summary]], title: str | None = None, note: str | None = None) -> str:
@@ -21,6 +26,7 @@ def format_table(rows: Sequence[tuple[str, Summary]], title: str | None = None, 
             f"{s.noc90:.2f}",
             str(s.nof85),
             *(f"{s.miou[k]:.3f}" for k in MIOU_CLICKS),
+            "-" if s.ignored != s.ignored else f"{s.ignored:.3f}",
             _seconds(s.seconds_per_click),
             _seconds(s.encode_seconds),
         ]

@@ -19,7 +19,7 @@ import numpy as np
 
 from .clicker import Clicker
 from .datasets import Instance
-from .metrics import InstanceResult, iou
+from .metrics import InstanceResult, contradicted_clicks, iou
 
 
 def as_method(model_or_method, target_size: int = 1024, device=None):
@@ -109,6 +109,7 @@ def _run_instance(method, encoder: _Encoder, instance: Instance, num_clicks: int
         result.click_seconds.append(time.perf_counter() - start)
         pred, logits = np.asarray(output.mask, dtype=bool), output.logits
         result.ious.append(iou(pred, instance.mask))
+        result.ignored.append(contradicted_clicks(pred, clicker.points(), clicker.labels()))
     last = result.ious[-1] if result.ious else 0.0
     result.ious.extend([last] * (num_clicks - len(result.ious)))
     return result
