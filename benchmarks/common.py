@@ -58,15 +58,15 @@ def peak_memory_gib():
     return float("nan")
 
 
-def matmul_gflops(size=2048, repeats=5, device="cpu"):
-    a = torch.randn(size, size, device=device)
-    b = torch.randn(size, size, device=device)
+def matmul_gflops(size=2048, repeats=5, device="cpu", dtype=torch.float32):
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
     seconds = median_seconds(lambda: a @ b, repeats)
     return 2 * size ** 3 / seconds / 1e9
 
 
 def print_table(headers, rows):
-    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    widths = [max([len(str(h))] + [len(str(r[i])) for r in rows]) for i, h in enumerate(headers)]
     line = " | ".join(str(h).ljust(w) for h, w in zip(headers, widths))
     print(line)
     print("-+-".join("-" * w for w in widths))

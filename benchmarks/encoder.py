@@ -2,7 +2,8 @@
 
 Prints median seconds, peak memory, GFLOPs (matmul/conv/attention, counted by
 torch's FlopCounterMode; the selective scan's elementwise work is not in it) and
-achieved GFLOP/s as a share of a dense fp32 matmul measured in the same process.
+achieved GFLOP/s as a share of a dense matmul measured in the same process (fp32, or the
+autocast dtype when --autocast is given).
 SAM ViT-B (random weights) runs when the `segment-anything` package is installed.
 
     python benchmarks/encoder.py --sizes 1024 2048 --repeats 3
@@ -79,8 +80,9 @@ def main(argv=None):
 
     device = torch.device(args.device)
     print(f"machine: {machine_description()}; autocast {args.autocast or 'off (float32)'}")
-    roof = matmul_gflops(device=device)
-    print(f"fp32 matmul 2048^3 on {device}: {roof:.0f} GFLOP/s (the roofline used below)\n")
+    dtype = getattr(torch, args.autocast or "float32")  # the roofline in the dtype the matmuls run in
+    roof = matmul_gflops(device=device, dtype=dtype)
+    print(f"{args.autocast or 'fp32'} matmul 2048^3 on {device}: {roof:.0f} GFLOP/s (the roofline used below)\n")
     rows, sam_time = [], {}
     for size in args.sizes:
         for name in args.models:
