@@ -24,6 +24,8 @@ from hrsam_model.evaluation.metrics import (
 )
 from hrsam_model.evaluation.runner import evaluate
 
+from _benchmark_scripts import load_benchmark
+
 TEST_DATA = Path(__file__).parent / "data"
 
 
@@ -323,14 +325,9 @@ def test_no_validation_pixel_is_in_a_training_image(tmp_path):
 
 
 def test_accuracy_benchmark_tables_each_kind_of_brain_target(tmp_path, monkeypatch, capsys):
-    import importlib.util
-
     write_fake_data(tmp_path)
     monkeypatch.setenv("HRSAM_DATA", str(tmp_path))
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "accuracy.py"
-    spec = importlib.util.spec_from_file_location("accuracy_benchmark", path)
-    accuracy = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(accuracy)
+    accuracy = load_benchmark("accuracy")
     assert accuracy.main(["--model", "none", "--baselines", "grabcut", "--datasets", "brain",
                           "--by-kind", "--clicks", "2"]) == 0
     out = capsys.readouterr().out
