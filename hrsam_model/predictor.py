@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from .device import resolve_device
-from .postprocess import keep_clicked_pieces
+from .postprocess import hold_clicks, keep_clicked_pieces
 from .transforms import (
     TARGET_SIZES, box_to_model, check_image, logits_to_image, points_to_model,
     prepare_input, to_display_range,
@@ -48,10 +48,13 @@ class Predictor:
 
     clicked_pieces_only: with clicks and no box, keep only the connected pieces of the mask that
     hold a positive click (`hrsam_model.postprocess`); False returns the decoder's mask as it is
-    (the official output). The logits fed back are the decoder's own either way.
+    (the official output). clicks_hold: every click the mask contradicts gets the pixels within
+    1 px of it set to its side (`hrsam_model.postprocess.hold_clicks`); False leaves them as the
+    decoder drew them. The logits fed back are the decoder's own either way.
     """
 
-    def __init__(self, model, device=None, target_size=1024, cache_size=4, clicked_pieces_only=True):
+    def __init__(self, model, device=None, target_size=1024, cache_size=4, clicked_pieces_only=True,
+                 clicks_hold=True):
         if int(target_size) not in TARGET_SIZES:
             raise ValueError(f"target_size must be one of {TARGET_SIZES}, got {target_size}")
         self.device = resolve_device(device)
@@ -61,6 +64,7 @@ class Predictor:
         self._cache_size = cache_size
         self._embedding = None
         self.clicked_pieces_only = bool(clicked_pieces_only)
+        self.clicks_hold = bool(clicks_hold)
 
     # ----- image -----------------------------------------------------------------------
     @torch.no_grad()
@@ -137,6 +141,8 @@ class Predictor:
         masks = full[0, 1:].cpu().numpy() > 0 if multimask else full[0].cpu().numpy() > 0
         if self.clicked_pieces_only and pts is not None and bx is None:  # a box already says where
             masks = np.stack([keep_clicked_pieces(m, pts, lbl) for m in masks])
+        if self.clicks_hold and pts is not None:
+            masks = np.stack([hold_clicks(m, pts, lbl) for m in masks])
         if not multimask:
             return Prediction(masks[0], low_res[0].float().cpu().numpy(), float(iou[0, 0]))
         # tokens 1..3 are SAM's multimask outputs; the best by predicted IoU is the main one

@@ -62,5 +62,6 @@ def load_model(args, warn=None) -> LoadedModel:
             model = build_model(args.model, pretrained=False)
             weights = "RANDOM"
     predictor = Predictor(model, device=device, target_size=args.target_size or 1024,
-                          clicked_pieces_only=not getattr(args, "all_pieces", False))
+                          clicked_pieces_only=not getattr(args, "all_pieces", False),
+                          clicks_hold=not getattr(args, "all_pieces", False))
     return LoadedModel(predictor, weights, time.perf_counter() - start)

@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="N", help="model input size in pixels: 1024 (default), 2048, "
                                          "3072 or 4096; larger resolves finer detail, slower")
     model.add_argument("--all-pieces", action="store_true",
-                       help="keep every piece of the predicted mask (the model's raw output); "
-                            "by default only the pieces holding a positive click are kept")
+                       help="the model's raw mask: every piece of it, and the clicks it contradicts as they are; "
+                            "by default only the pieces holding a positive click are kept and every click holds")
 
     parser = _Parser(prog="hrsam", description=__doc__.split("\n\n")[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])

@@ -142,6 +142,9 @@ class SliceEngine:
         if coarse.shape != region.shape and hasattr(embedding, "resized_shape"):
             mask = paste_logits(logits, coarse, region, shape, embedding.target_size,
                                 embedding.resized_shape)
+            if inside and getattr(self.predictor, "clicks_hold", True):
+                # drawn from the logits, not from the predictor's held mask: hold them again
+                mask = hold_clicks_on_slice(mask, [p for p, _ in inside], [v for _, v in inside])
         else:
             mask = paste(coarse, region, shape)
         return SliceResult(mask, logits, float(answer.iou), region, prompts)
@@ -192,6 +195,31 @@ def paste_logits(logits: np.ndarray, coarse: np.ndarray, region: Region,
     mask &= near[src_rows[:, None], src_cols[None, :]]
     top, left = region.box[:2]
     return SparseMask.from_dense(mask, offset=(top + rows[0], left + cols[0]), shape=shape)
+
+
+def hold_clicks_on_slice(mask: SparseMask, points, labels) -> SparseMask:
+    """``hrsam_model.postprocess.hold_clicks`` for clicks ((row, col) slice pixels) on a
+    sparse mask: only its bounding box and the held clicks' discs are ever dense."""
+    from hrsam_model.postprocess import CLICK_RADIUS, hold_clicks
+
+    height, width = mask.shape
+    r0, c0, r1, c1 = mask.bbox
+    clicks = [(min(max(int(round(r)), 0), height - 1), min(max(int(round(c)), 0), width - 1), int(v))
+              for (r, c), v in zip(points, labels)]
+    wrong = [(r, c) for r, c, v in clicks
+             if (r0 <= r < r1 and c0 <= c < c1 and bool(mask.crop[r - r0, c - c0])) != (v == 1)]
+    if not wrong:
+        return mask
+    rows = [r for r, _ in wrong] + ([r0, r1 - 1] if not mask.empty else [])
+    cols = [c for _, c in wrong] + ([c0, c1 - 1] if not mask.empty else [])
+    top, left = max(min(rows) - CLICK_RADIUS, 0), max(min(cols) - CLICK_RADIUS, 0)
+    bottom, right = min(max(rows) + CLICK_RADIUS + 1, height), min(max(cols) + CLICK_RADIUS + 1, width)
+    dense = np.zeros((bottom - top, right - left), bool)
+    if not mask.empty:
+        dense[r0 - top:r1 - top, c0 - left:c1 - left] = mask.crop
+    held = hold_clicks(dense, [(c - left, r - top) for r, c, _ in clicks if top <= r < bottom and left <= c < right],
+                       [v for r, c, v in clicks if top <= r < bottom and left <= c < right])
+    return SparseMask.from_dense(held, offset=(top, left), shape=mask.shape)
 
 
 def _nearest(index: np.ndarray, full: int, small: int) -> np.ndarray:

@@ -1,4 +1,5 @@
 """The benchmark scripts' shared helpers (benchmarks/common.py), on the CPU."""
+import numpy as np
 import torch
 
 from _benchmark_scripts import load_benchmark
@@ -24,3 +25,15 @@ def test_print_table_pads_columns_to_the_widest_cell(capsys):
 def test_matmul_roofline_in_bfloat16_is_measured_in_that_dtype():
     rate = common.matmul_gflops(size=64, repeats=1, dtype=torch.bfloat16)
     assert rate > 0
+
+
+def test_contrast_window_reaches_the_predictor():
+    variants = load_benchmark("inference_variants")
+    seen = []
+
+    class Recorder:
+        def set_image(self, image, contrast_limits=None):
+            seen.append(contrast_limits)
+
+    variants.ContrastWindow(Recorder(), (20, 160)).set_image(np.zeros((4, 4), np.uint8))
+    assert seen == [(20, 160)]

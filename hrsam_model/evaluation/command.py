@@ -46,8 +46,8 @@ def load_model_predictor(
 ):
     """(label, predictor, weights) for a named HRSAM model: bundled weights, a checkpoint, or random weights.
 
-    all_pieces: score the decoder's whole mask (the official output) instead of the pieces that
-    hold a positive click (`hrsam_model.postprocess`, what the plugin shows).
+    all_pieces: score the decoder's whole mask (the official output) instead of what the plugin
+    shows: the pieces that hold a positive click, with every click held (`hrsam_model.postprocess`).
     zoom_in: segment in a crop around the object (`hrsam_model.zoom`; HRSAM's own protocol does
     not zoom): "first" (or True) from the first click on, as the napari widget does; "second"
     from the second click on, RITM's evaluation option.
@@ -64,7 +64,8 @@ def load_model_predictor(
     zoom_label = "" if skip_clicks is None else " zoom-in" + (" from click 2" if skip_clicks else "")
     label = (f"{model}@{target_size}" + (" all pieces" if all_pieces else "") + zoom_label
              + (" (RANDOM)" if untrained else ""))
-    predictor = Predictor(network, device=device, target_size=target_size, clicked_pieces_only=not all_pieces)
+    predictor = Predictor(network, device=device, target_size=target_size, clicked_pieces_only=not all_pieces,
+                          clicks_hold=not all_pieces)
     if skip_clicks is not None:
         from hrsam_model.zoom import ZoomInPredictor
 
@@ -195,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clicks", type=int, default=20)
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: auto)")
     parser.add_argument("--all-pieces", action="store_true",
-                        help="score the model's whole mask, not only the pieces holding a positive click")
+                        help="score the model's raw mask (the official output), not the plugin's: only the "
+                             "pieces holding a positive click, every click held")
     add_zoom_option(parser)
     return parser
 
