@@ -114,11 +114,13 @@ class Predictor:
 
     # ----- prompts ---------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask=False):
+    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask=False, clicks_hold=None):
         """Segment with clicks and/or a box on the current image.
 
         points: (N, 2) (x, y) = (column, row) pixels; labels: N values, 1 inside / 0 outside;
-        box: (x0, y0, x1, y1); mask_input: the previous Prediction.logits.
+        box: (x0, y0, x1, y1); mask_input: the previous Prediction.logits; clicks_hold: this
+        call's choice (None: the predictor's ``clicks_hold``), e.g. False for clicks that a
+        program placed, which must not keep a vanished object alive.
         """
         emb = self._embedding
         if emb is None:
@@ -141,7 +143,7 @@ class Predictor:
         masks = full[0, 1:].cpu().numpy() > 0 if multimask else full[0].cpu().numpy() > 0
         if self.clicked_pieces_only and pts is not None and bx is None:  # a box already says where
             masks = np.stack([keep_clicked_pieces(m, pts, lbl) for m in masks])
-        if self.clicks_hold and pts is not None:
+        if (self.clicks_hold if clicks_hold is None else clicks_hold) and pts is not None:
             masks = np.stack([hold_clicks(m, pts, lbl) for m in masks])
         if not multimask:
             return Prediction(masks[0], low_res[0].float().cpu().numpy(), float(iou[0, 0]))

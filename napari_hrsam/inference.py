@@ -118,8 +118,10 @@ class SliceEngine:
             return self.cache.get_or_compute(cache_key, compute)
 
     def predict(self, key: SliceKey, region: Region, prompts: Prompts,
-                mask_input: np.ndarray | None = None) -> SliceResult:
-        """Mask of ``prompts`` on slice ``key`` seen through ``region``."""
+                mask_input: np.ndarray | None = None, user_clicks: bool = True) -> SliceResult:
+        """Mask of ``prompts`` on slice ``key`` seen through ``region``. Only ``user_clicks``
+        are held (``hrsam_model.postprocess.hold_clicks``): a click that propagation placed is
+        the model's own guess, and the object must stay free to vanish under it."""
         points = labels = box = None
         inside = [(p, v) for p, v in zip(prompts.points, prompts.labels) if region.contains(*p)]
         if inside:
@@ -135,14 +137,15 @@ class SliceEngine:
             self.predictor.set_embedding(embedding)
             # single-mask mode (mask token 0), as HRSAM is trained and evaluated; SAM's multimask
             # tokens are not click-trained in our model, so never pick among them
-            answer = self.predictor.predict(points=points, labels=labels, box=box, mask_input=mask_input)
+            hold = {} if user_clicks else {"clicks_hold": False}  # the Predictor holds clicks by default
+            answer = self.predictor.predict(points=points, labels=labels, box=box, mask_input=mask_input, **hold)
         shape = self.layout.slice_shape(key)
         logits = np.asarray(answer.logits, np.float32)
         coarse = np.asarray(answer.mask, bool)
         if coarse.shape != region.shape and hasattr(embedding, "resized_shape"):
             mask = paste_logits(logits, coarse, region, shape, embedding.target_size,
                                 embedding.resized_shape)
-            if inside and getattr(self.predictor, "clicks_hold", True):
+            if inside and user_clicks and getattr(self.predictor, "clicks_hold", True):
                 # drawn from the logits, not from the predictor's held mask: hold them again
                 mask = hold_clicks_on_slice(mask, [p for p, _ in inside], [v for _, v in inside])
         else:

@@ -115,7 +115,7 @@ def run(engine: SliceEngine, request: PropagationRequest,
             prompts = next_prompts(previous.mask, request.use_box)
             region = engine.region(key, prompts, previous)
             mask_input = engine.mask_input(previous, region)
-            result = engine.predict(key, region, prompts, mask_input)
+            result = engine.predict(key, region, prompts, mask_input, user_clicks=False)
             reason = stop_reason(result, previous, request.min_iou, request.max_area_change)
             if reason is not None:
                 break

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from hrsam_model.postprocess import hold_clicks
+
 
 @dataclass
 class FakeEmbedding:
@@ -37,15 +39,19 @@ class FakePredictor:
     """Same methods as hrsam_model.Predictor; records what it was given.
 
     With ``clicked_pieces_only`` off, a positive click returns every bright piece (the
-    "whole mask"), as the real decoder may light up look-alike neighbours."""
+    "whole mask"), as the real decoder may light up look-alike neighbours. With
+    ``clicks_hold`` (off by default, so tests of the session's logic get exact components),
+    clicks are held as the real one holds them, per call or for the predictor."""
 
-    def __init__(self, target_size: int = 64, iou: float = 0.9, sam_layout: bool = False):
+    def __init__(self, target_size: int = 64, iou: float = 0.9, sam_layout: bool = False,
+                 clicks_hold: bool = False):
         self.target_size = target_size
         self.iou = iou
         # sam_layout: logits cover a target_size square canvas at 1/4 resolution with the
         # image in its top-left corner, like hrsam_model.Predictor; else a plain [::4] grid
         self.sam_layout = sam_layout
         self.clicked_pieces_only = True
+        self.clicks_hold = clicks_hold
         self.embed_calls: list[dict] = []
         self.predict_calls: list[dict] = []
         self._embedding = None
@@ -67,7 +73,8 @@ class FakePredictor:
     def set_embedding(self, embedding):
         self._embedding = embedding
 
-    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask=False):
+    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask=False,
+                clicks_hold=None):
         image = self._embedding.image
         self.predict_calls.append({"points": None if points is None else np.array(points),
                                    "labels": None if labels is None else np.array(labels),
@@ -102,7 +109,10 @@ class FakePredictor:
             logits = (20 * (low - 0.5))[None]
         else:
             logits = np.where(mask, 5.0, -5.0).astype(np.float32)[None, ::4, ::4].copy()
-        return FakeResult(mask, logits, self.iou if mask.any() else 0.0)
+        iou = self.iou if mask.any() else 0.0
+        if (self.clicks_hold if clicks_hold is None else clicks_hold) and len(points):
+            mask = hold_clicks(mask, points, labels)  # the shown mask only, as the real one
+        return FakeResult(mask, logits, iou)
 
 
 class CountingArray:

@@ -108,6 +108,8 @@ def test_predictor_holds_the_clicks_on_the_shown_mask_only():
     assert raw.mask[15, 15] and not raw.mask[45, 45]
     assert (shown.mask ^ raw.mask).sum() == 2 * 5
     assert np.array_equal(shown.logits, raw.logits)  # the next click still sees the decoder's answer
+    assert np.array_equal(held.predict(points=points, labels=labels, clicks_hold=False).mask, raw.mask)  # per call
+    assert np.array_equal(as_drawn.predict(points=points, labels=labels, clicks_hold=True).mask, shown.mask)
 
 
 def test_a_box_prompt_keeps_every_piece():

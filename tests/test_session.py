@@ -221,7 +221,7 @@ def test_export_metadata_is_json():
 # ------------------------------------------------------------------------ volumes
 def test_propagation_fills_the_structure_and_stops_at_its_ends():
     volume = cylinder()
-    session = Session(volume, FakePredictor())
+    session = Session(volume, FakePredictor(clicks_hold=True))  # propagation's own clicks are not held
     session.set_slice((10,))
     session.add_point((30, 30))
     progress = []

@@ -54,6 +54,22 @@ def test_huge_window_is_shrunk_and_pasted_back(sam_layout):
     assert np.abs(centre - [1200, 1300]).max() < 1.0  # no shift from the resizing
 
 
+def test_a_click_holds_on_the_slices_own_pixels_in_a_shrunk_window():
+    image = disk((3000, 3000), (1200, 1300), 180, value=255)
+    masks = []
+    for hold in (True, False):
+        session = Session(image, FakePredictor(target_size=1024, sam_layout=True, clicks_hold=hold))
+        session.set_box((900, 900, 2900, 2900))  # shrunk ~2x: the mask is drawn from the logits
+        session.add_point((2500, 2500))  # on the background, inside the box
+        session.add_point((1200, 1300), positive=False)  # in the disk's centre
+        masks.append(session.preview)
+    held, as_drawn = masks
+    assert held[2500, 2500] and held[2499:2502, 2500].all() and held[2500, 2499:2502].all()
+    assert not held[1200, 1300] and not held[1199:1202, 1300].any()
+    assert as_drawn[1200, 1300] and not as_drawn[2500, 2500]
+    assert (held ^ as_drawn).sum() == 10  # one slice pixel's discs, not coarse ones; nothing else changed
+
+
 def test_huge_slice_contrast_from_a_strided_subsample():
     image = np.full((8192, 4096), 1000, np.uint16)
     image[3000:3300, 2000:2300] = 3000
