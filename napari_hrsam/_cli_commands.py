@@ -150,9 +150,10 @@ def run_segment(args) -> int:
     decode = time.perf_counter() - start
     area = 0 if session.preview is None else int(session.preview.sum())
     iou = session.iou if session.iou is not None else float("nan")
-    if area == 0:
-        print("hrsam: warning: the mask is empty; add a click inside the object or a box "
-              "around it", file=sys.stderr)
+    if area == 0 or (box is None and not _beyond_positive_clicks(session.preview, points, labels).any()):
+        # held clicks (hrsam_model.postprocess.hold_clicks) alone are not a found object
+        print("hrsam: warning: the mask is empty" + (" but for the pixels held at your clicks" if area else "")
+              + "; add a click inside the object or a box around it", file=sys.stderr)
     propagated = ""
     if args.propagate and area:
         result = session.propagate("both", axis=args.slice[0])
@@ -173,6 +174,18 @@ def run_segment(args) -> int:
           f"{propagated}")
     print(f"wrote {', '.join(written)}")
     return 0
+
+
+def _beyond_positive_clicks(mask: np.ndarray, points, labels) -> np.ndarray:
+    """``mask`` without the discs that hold its positive clicks ((row, col) points)."""
+    from hrsam_model.postprocess import CLICK_RADIUS
+
+    rows, cols = np.ogrid[:mask.shape[0], :mask.shape[1]]
+    rest = np.array(mask, bool)
+    for (row, col), label in zip(points, labels):
+        if label == 1:
+            rest &= (rows - round(row)) ** 2 + (cols - round(col)) ** 2 > CLICK_RADIUS ** 2
+    return rest
 
 
 def _choose_slice(spatial, chosen, path):

@@ -339,3 +339,27 @@ def test_help_lists_the_commands(capsys):
     assert code == 0
     for command in ("demo", "segment", "embed", "eval"):
         assert command in out
+
+
+def test_segment_warns_when_the_model_found_nothing_but_the_held_clicks(monkeypatch, capsys, tmp_path):
+    import torch
+
+    class SeesNothing(torch.nn.Module):
+        name = "sees-nothing"
+
+        def encode(self, x):
+            return torch.zeros(1, 256, x.shape[-2] // 16, x.shape[-1] // 16)
+
+        def decode(self, features, multimask=False, **prompts):
+            n, side = 4 if multimask else 1, features.shape[-1] * 4
+            return torch.full((1, n, side, side), -5.0), torch.zeros(1, n)
+
+    monkeypatch.setattr(cli_model, "build_model", lambda *args, **kwargs: SeesNothing())
+    source = tmp_path / "cells.tif"
+    tifffile.imwrite(source, disk_image())
+    code, stdout, stderr = run(capsys, "segment", source, "--point", "40,30", "--out", tmp_path / "m.tif")
+    assert code == 0 and "mask: 5 pixels" in stdout  # the click's pixel and its 4 neighbours hold...
+    assert "the mask is empty but for the pixels held at your clicks" in stderr  # ...and say so
+    code, stdout, stderr = run(capsys, "segment", source, "--point", "40,30", "--all-pieces", "--out",
+                               tmp_path / "raw.tif")
+    assert code == 1 and "warning: the mask is empty;" in stderr and "nothing to commit" in stderr  # as drawn
