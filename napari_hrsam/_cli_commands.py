@@ -150,8 +150,7 @@ def run_segment(args) -> int:
     decode = time.perf_counter() - start
     area = 0 if session.preview is None else int(session.preview.sum())
     iou = session.iou if session.iou is not None else float("nan")
-    if area == 0 or (box is None and not _beyond_positive_clicks(session.preview, points, labels).any()):
-        # held clicks (hrsam_model.postprocess.hold_clicks) alone are not a found object
+    if area == 0 or (box is None and _only_held_clicks(session.preview, points, labels)):
         print("hrsam: warning: the mask is empty" + (" but for the pixels held at your clicks" if area else "")
               + "; add a click inside the object or a box around it", file=sys.stderr)
     propagated = ""
@@ -176,16 +175,12 @@ def run_segment(args) -> int:
     return 0
 
 
-def _beyond_positive_clicks(mask: np.ndarray, points, labels) -> np.ndarray:
-    """``mask`` without the discs that hold its positive clicks ((row, col) points)."""
-    from hrsam_model.postprocess import CLICK_RADIUS
+def _only_held_clicks(mask: np.ndarray, points, labels) -> bool:
+    """Whether ``mask`` is what holding the clicks ((row, col) points) gives on an empty mask:
+    the model found nothing, the held pixels (``hrsam_model.postprocess.hold_clicks``) are all."""
+    from hrsam_model.postprocess import hold_clicks
 
-    rows, cols = np.ogrid[:mask.shape[0], :mask.shape[1]]
-    rest = np.array(mask, bool)
-    for (row, col), label in zip(points, labels):
-        if label == 1:
-            rest &= (rows - round(row)) ** 2 + (cols - round(col)) ** 2 > CLICK_RADIUS ** 2
-    return rest
+    return np.array_equal(mask, hold_clicks(np.zeros_like(mask, bool), [(c, r) for r, c in points], labels))
 
 
 def _choose_slice(spatial, chosen, path):

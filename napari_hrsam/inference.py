@@ -145,9 +145,13 @@ class SliceEngine:
         if coarse.shape != region.shape and hasattr(embedding, "resized_shape"):
             mask = paste_logits(logits, coarse, region, shape, embedding.target_size,
                                 embedding.resized_shape)
-            if inside and user_clicks and getattr(self.predictor, "clicks_hold", True):
-                # drawn from the logits, not from the predictor's held mask: hold them again
-                mask = hold_clicks_on_slice(mask, [p for p, _ in inside], [v for _, v in inside])
+            if inside and user_clicks:
+                # drawn from the logits, not from the coarse mask: the clicks that mask holds
+                # (all of them when the predictor holds clicks) must hold on the slice too
+                kept = [(p, v) for (p, v), (x, y) in zip(inside, points)
+                        if coarse[min(int(round(y)), coarse.shape[0] - 1),
+                                  min(int(round(x)), coarse.shape[1] - 1)] == (v == 1)]
+                mask = hold_clicks_on_slice(mask, [p for p, _ in kept], [v for _, v in kept])
         else:
             mask = paste(coarse, region, shape)
         return SliceResult(mask, logits, float(answer.iou), region, prompts)

@@ -146,3 +146,24 @@ def test_lru_eviction_by_bytes_and_shared_cache():
     assert len(predictor.embed_calls) == 4
     assert session.prepare_slice(SliceKey((1, 2), (15,))) is True
     assert session.prepare_slice(SliceKey((1, 2), (15,))) is False
+
+
+def test_a_wrapped_predictor_that_does_not_hold_clicks_is_not_held_on_the_slice():
+    class Wrapper:  # like the embedding store's predictor: no clicks_hold of its own
+        def __init__(self, inner):
+            self.inner, self.target_size = inner, inner.target_size
+
+        def embed(self, image, contrast_limits=None):
+            return self.inner.embed(image, contrast_limits)
+
+        def set_embedding(self, embedding):
+            self.inner.set_embedding(embedding)
+
+        def predict(self, **prompts):
+            return self.inner.predict(**prompts)
+
+    image = disk((3000, 3000), (1200, 1300), 180, value=255)
+    session = Session(image, Wrapper(FakePredictor(target_size=1024, sam_layout=True, clicks_hold=False)))
+    session.set_box((900, 900, 2900, 2900))  # shrunk: the slice mask is drawn from the logits
+    session.add_point((2500, 2500))
+    assert not session.preview[2500, 2500]  # as drawn: --all-pieces stays raw behind a wrapper
