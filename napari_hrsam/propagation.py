@@ -1,72 +1,29 @@
 """Slice-to-slice propagation of a mask through a volume.
 
 Each next slice is prompted with what the previous slice found: its low-res logits as
-``mask_input``, a positive click at its deepest interior point (farthest from the
-boundary, so it stays inside as the structure drifts) and optionally its box, a little
-enlarged. A direction stops when the model loses confidence, the area jumps, the mask
-vanishes, a slice the user prompted is reached, or the range ends.
+``mask_input`` and a positive click at its deepest interior point (farthest from the
+boundary, so it stays inside as the structure drifts). The answer is kept within a step of
+the previous mask, and a direction stops by the rules of ``propagation_rules`` (measured
+against the seed slice, so a slow leak cannot compound), at a slice the user prompted, or
+at the end of the range.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
-from scipy.ndimage import distance_transform_edt
-
 from .inference import SliceEngine
-from .state import (POSITIVE, ObjectState, Prompts, PropagationRequest, PropagationResult,
-                    SliceKey, SliceResult, SliceState, SparseMask)
-
-BOX_GROWTH = 0.1  # fraction of the box size added on each side for the next slice
-
-STOP_RANGE = "range end"
-STOP_EMPTY = "empty mask"
-STOP_IOU = "low predicted IoU"
-STOP_AREA = "area change"
-STOP_USER = "user-prompted slice"
-STOP_CANCEL = "cancelled"
+from .propagation_rules import (STOP_CANCEL, STOP_RANGE, STOP_USER, PropagationRules, SeedStats,
+                                constrain, next_prompts, scaled_intensities, step_radius,
+                                stop_reason)
+from .state import (ObjectState, PropagationRequest, PropagationResult, SliceKey, SliceResult,
+                    SliceState, SparseMask)
 
 DIRECTIONS = {"forward": (1,), "backward": (-1,), "both": (1, -1)}
 
 
-def deepest_point(mask: SparseMask) -> tuple[float, float]:
-    """(row, col) inside ``mask`` farthest from its boundary."""
-    padded = np.pad(mask.crop, 1)
-    distance = distance_transform_edt(padded)
-    r, c = np.unravel_index(int(np.argmax(distance)), distance.shape)
-    return float(mask.offset[0] + r - 1), float(mask.offset[1] + c - 1)
-
-
-def grown_box(mask: SparseMask) -> tuple[float, float, float, float]:
-    """The mask's box (row0, col0, row1, col1 inclusive pixels) enlarged by BOX_GROWTH,
-    clipped to the slice."""
-    r0, c0, r1, c1 = mask.bbox
-    dr, dc = BOX_GROWTH * (r1 - r0) + 1, BOX_GROWTH * (c1 - c0) + 1
-    rows, cols = mask.shape
-    return (max(0.0, r0 - dr), max(0.0, c0 - dc),
-            min(rows - 1.0, r1 - 1 + dr), min(cols - 1.0, c1 - 1 + dc))
-
-
-def next_prompts(previous: SparseMask, use_box: bool) -> Prompts:
-    return Prompts(points=(deepest_point(previous),), labels=(POSITIVE,),
-                   box=grown_box(previous) if use_box else None)
-
-
-def stop_reason(result: SliceResult, previous: SliceResult, min_iou: float,
-                max_area_change: float) -> str | None:
-    if result.mask.empty:
-        return STOP_EMPTY
-    if result.iou < min_iou:
-        return STOP_IOU
-    ratio = result.mask.area / max(previous.mask.area, 1)
-    if ratio > max_area_change or ratio < 1 / max_area_change:
-        return STOP_AREA
-    return None
-
-
 def make_request(state: ObjectState, key: SliceKey, spatial_shape: tuple[int, ...],
                  generation: int, direction: str, axis: int | None, max_slices: int | None,
-                 min_iou: float, max_area_change: float, use_box: bool) -> PropagationRequest:
+                 rules: PropagationRules | None = None) -> PropagationRequest:
     """Check the arguments and freeze a propagation of ``state`` from slice ``key``."""
     ndim = len(spatial_shape)
     others = [a for a in range(ndim) if a not in key.displayed_axes]
@@ -79,8 +36,9 @@ def make_request(state: ObjectState, key: SliceKey, spatial_shape: tuple[int, ..
         raise ValueError(f"axis {axis} is displayed; propagate along one of {others}")
     if max_slices is not None and max_slices < 1:
         raise ValueError(f"max_slices must be >= 1, got {max_slices}")
-    if not 0 <= min_iou <= 1 or max_area_change <= 1:
-        raise ValueError("min_iou must lie in [0, 1] and max_area_change be > 1")
+    rules = PropagationRules() if rules is None else rules
+    if not isinstance(rules, PropagationRules):
+        raise ValueError(f"rules must be a PropagationRules, got {type(rules).__name__}")
     start = state.slices.get(key)
     if start is None or start.result is None or start.result.mask.empty:
         raise ValueError("segment the current slice first: propagation starts from its mask")
@@ -89,16 +47,18 @@ def make_request(state: ObjectState, key: SliceKey, spatial_shape: tuple[int, ..
     stop_at = {d: min(size - 1, index + reach) if d > 0 else max(0, index - reach)
                for d in DIRECTIONS[direction]}
     users = frozenset(k for k, s in state.slices.items() if s.source == "user" and k != key)
-    return PropagationRequest(generation, key, start.result, axis, stop_at, users,
-                              float(min_iou), float(max_area_change), bool(use_box))
+    return PropagationRequest(generation, key, start.result, axis, stop_at, users, rules)
 
 
 def run(engine: SliceEngine, request: PropagationRequest,
         progress: Callable[[int, int], None] | None = None,
         should_cancel: Callable[[], bool] | None = None) -> PropagationResult:
     """Propagate ``request.start_result`` along ``request.axis`` (forward first)."""
+    rules = request.rules
     start_index = request.start.position[_position_slot(request)]
     total = sum(abs(stop - start_index) for stop in request.stop_at.values())
+    seed = SeedStats.of(request.start_result.mask,
+                        _intensities(engine, request.start, request.start_result.mask))
     done = 0
     slices, reasons, cancelled = {}, {}, False
     for direction, stop in request.stop_at.items():
@@ -112,15 +72,14 @@ def run(engine: SliceEngine, request: PropagationRequest,
             if key in request.user_slices:
                 reason = STOP_USER
                 break
-            prompts = next_prompts(previous.mask, request.use_box)
-            region = engine.region(key, prompts, previous)
-            mask_input = engine.mask_input(previous, region)
-            result = engine.predict(key, region, prompts, mask_input, user_clicks=False)
-            reason = stop_reason(result, previous, request.min_iou, request.max_area_change)
+            result = _predict_next(engine, key, previous, rules)
+            foreign = (seed.foreign_share(result.mask, _intensities(engine, key, result.mask))
+                       if rules.max_foreign is not None and not result.mask.empty else 0.0)
+            reason = stop_reason(result.mask, result.iou, previous.mask, seed, foreign, rules)
             if reason is not None:
                 break
             reason = STOP_RANGE
-            slices[key] = SliceState(prompts, result, pending=False, source="propagated")
+            slices[key] = SliceState(result.prompts, result, pending=False, source="propagated")
             previous = result
             done += 1
             if progress is not None:
@@ -130,6 +89,31 @@ def run(engine: SliceEngine, request: PropagationRequest,
             break
     return PropagationResult(request.generation, request.start, request.axis, slices,
                              reasons, cancelled)
+
+
+def _predict_next(engine: SliceEngine, key: SliceKey, previous: SliceResult,
+                  rules: PropagationRules) -> SliceResult:
+    """The model's answer on ``key`` prompted by ``previous``, kept within a step of it."""
+    prompts = next_prompts(previous.mask, rules)
+    region = engine.region(key, prompts, previous)
+    mask_input = engine.mask_input(previous, region)
+    result = engine.predict(key, region, prompts, mask_input, user_clicks=False)
+    kept = constrain(result.mask, previous.mask, step_radius(previous.mask, rules))
+    if kept is result.mask:
+        return result
+    return SliceResult(kept, result.logits, result.iou, result.region, result.prompts)
+
+
+def _intensities(engine: SliceEngine, key: SliceKey, mask: SparseMask):
+    """The slice under ``mask``'s bounding box, 0..1 of the contrast window."""
+    if mask.empty:
+        return None
+    data = engine.layout.read(key, mask.bbox)
+    limits = engine.limits(key)
+    if data.ndim == 3:
+        channels = list(engine.channels)
+        return scaled_intensities(data[..., channels], [limits[c] for c in channels])
+    return scaled_intensities(data, limits[:1])
 
 
 def _position_slot(request: PropagationRequest) -> int:

@@ -41,6 +41,7 @@ from . import propagation
 from .embedding_cache import EmbeddingCache
 from .history import History, LabelDiff, Step, checked_labels, erase, max_label, paint
 from .inference import SliceEngine
+from .propagation_rules import PropagationRules
 from .slicing import ImageLayout, choose_channels, normalise_limits
 from .state import (NEGATIVE, POSITIVE, ObjectState, Prediction, PredictRequest, Prompts,
                     PropagationRequest, PropagationResult, SliceKey, SliceState, SparseMask)
@@ -430,44 +431,40 @@ class Session:
 
     # ----------------------------------------------------------------- propagation
     def propagate(self, direction: str = "both", *, axis: int | None = None,
-                  max_slices: int | None = None, min_iou: float = 0.5,
-                  max_area_change: float = 2.0, use_box: bool = True,
+                  max_slices: int | None = None, rules: PropagationRules | None = None,
                   progress: Callable[[int, int], None] | None = None,
                   should_cancel: Callable[[], bool] | None = None) -> PropagationResult:
         """Synchronous propagation: propagation_request + compute_propagation + apply."""
         request = self.propagation_request(direction, axis=axis, max_slices=max_slices,
-                                           min_iou=min_iou, max_area_change=max_area_change,
-                                           use_box=use_box)
+                                           rules=rules)
         result = self.compute_propagation(request, progress, should_cancel)
         self.apply(result)
         return result
 
     def propagation_request(self, direction: str = "both", *, axis: int | None = None,
-                            max_slices: int | None = None, min_iou: float = 0.5,
-                            max_area_change: float = 2.0,
-                            use_box: bool = True) -> PropagationRequest:
+                            max_slices: int | None = None,
+                            rules: PropagationRules | None = None) -> PropagationRequest:
         """Main thread: check and freeze a propagation from the current slice's mask along
         spatial ``axis`` (default: the last non-displayed axis), ``direction`` "forward"
-        (+1), "backward" (-1) or "both", at most ``max_slices`` slices each way.
+        (+1), "backward" (-1) or "both", at most ``max_slices`` slices each way, stopped by
+        ``rules`` (default ``PropagationRules()``; see ``napari_hrsam.propagation_rules``).
         ValueError if the current slice has no mask or a prediction is pending."""
         if self.pending:
             raise ValueError("a prediction is still pending: wait for it before propagating")
         return propagation.make_request(self._object, self._require_slice(),
                                         self._layout.spatial_shape, self._generation,
-                                        direction, axis, max_slices, min_iou,
-                                        max_area_change, use_box)
+                                        direction, axis, max_slices, rules)
 
     def compute_propagation(self, request: PropagationRequest,
                             progress: Callable[[int, int], None] | None = None,
                             should_cancel: Callable[[], bool] | None = None
                             ) -> PropagationResult:
         """Worker-safe: on each next slice prompt with the previous slice's low-res logits
-        (mask_input), a positive click at its deepest interior point and (``use_box``) its
-        box; stop a direction when predicted IoU < min_iou, the area changes by more than
-        ``max_area_change`` times, the mask is empty, a user-prompted slice or the range
-        end is reached (``stop_reasons``). ``progress(done, at_most)`` after each slice;
-        ``should_cancel()`` before each (a cancelled run keeps the finished slices).
-        Apply the result with ``apply``: one undo step."""
+        (mask_input) and a positive click at its deepest interior point, keep the answer
+        within a step of the previous mask, and stop a direction by ``request.rules``, at a
+        user-prompted slice or at the range end (``stop_reasons``). ``progress(done,
+        at_most)`` after each slice; ``should_cancel()`` before each (a cancelled run keeps
+        the finished slices). Apply the result with ``apply``: one undo step."""
         return propagation.run(self._engine, request, progress, should_cancel)
 
     # ----------------------------------------------------------------- export

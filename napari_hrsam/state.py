@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
+
+if TYPE_CHECKING:  # propagation_rules imports this module
+    from .propagation_rules import PropagationRules
 
 POSITIVE = 1
 NEGATIVE = 0
@@ -250,9 +253,7 @@ class PropagationRequest:
     axis: int
     stop_at: Mapping[int, int]
     user_slices: frozenset
-    min_iou: float
-    max_area_change: float
-    use_box: bool
+    rules: PropagationRules
 
     @property
     def directions(self) -> tuple[int, ...]:
