@@ -5,6 +5,7 @@ import argparse
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +113,7 @@ def parse_limits(text: str) -> tuple[float, float]:
 
 # ---------------------------------------------------------------------------- segment
 def run_segment(args) -> int:
-    from .session import Session
+    from .session import NoContrastWarning, Session
 
     array, metadata = io.read_image(args.image)
     rgb = bool(metadata.get("rgb"))
@@ -146,11 +147,15 @@ def run_segment(args) -> int:
     session.prepare_slice()
     encode = time.perf_counter() - start
     start = time.perf_counter()
-    session.set_prompts(points, labels, box=box)
+    with warnings.catch_warnings():  # said below, in one line
+        warnings.simplefilter("ignore", NoContrastWarning)
+        session.set_prompts(points, labels, box=box)
     decode = time.perf_counter() - start
     area = 0 if session.preview is None else int(session.preview.sum())
     iou = session.iou if session.iou is not None else float("nan")
-    if area == 0 or (box is None and _only_held_clicks(session.preview, points, labels)):
+    if session.warning:  # no contrast: the mask is empty, commit says there is nothing to write
+        print(f"hrsam: warning: {session.warning}", file=sys.stderr)
+    elif area == 0 or (box is None and _only_held_clicks(session.preview, points, labels)):
         print("hrsam: warning: the mask is empty" + (" but for the pixels held at your clicks" if area else "")
               + "; add a click inside the object or a box around it", file=sys.stderr)
     propagated = ""

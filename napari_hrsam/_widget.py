@@ -409,6 +409,8 @@ class HRSAMWidget(QWidget):
     def _on_prediction(self, session, prediction):
         if session is self._session and session.apply(prediction):
             self._describe_model(session)
+            if session.warning and not session.pending:  # no contrast: the mask is left empty
+                show_warning(f"HRSAM: {session.warning}")
             self._after_change()
         else:
             self._schedule()
@@ -567,7 +569,7 @@ class HRSAMWidget(QWidget):
             return
         parts = [f"object {session.next_label_id}"]
         if session.iou is not None:
-            parts.append(f"predicted IoU {session.iou:.2f}")
+            parts.append(session.warning or f"predicted IoU {session.iou:.2f}")
         parts.append(f"{len(session.object_masks())} slice(s) segmented, {len(session.objects)} committed")
         self.status_label.setText(", ".join(parts))
 

@@ -8,18 +8,40 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.ndimage import binary_dilation
 
 from .embedding_cache import EmbeddingCache
 from .region import choose_region, shrink, to_region, zoom_region
-from .slicing import (ImageLayout, check_finite, contrast_step, model_image,
+from .slicing import (ImageLayout, check_finite, contrast_step, model_image, no_contrast,
                       percentile_limits)
 from .state import Prompts, Region, SliceKey, SliceResult, SparseMask
 
 AUTO_LIMITS_KEPT = 1024  # slices whose percentile limits are remembered
+OUTSIDE_LOGIT = -20.0  # as hrsam_model.zoom's: surely background
+NO_CONTRAST = ("no contrast: within the contrast limits {limits} every pixel the model sees has "
+               "the same value, so there is no object to find; the mask is left empty (widen "
+               "the contrast limits or choose another slice)")
+
+
+class NoContrastWarning(UserWarning):
+    """The slice (or the window of it the model sees) has no contrast: the mask is empty."""
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Everything besides the slice, its window and the prompts that a mask depends on.
+    Results made under equal settings for equal prompts on a slice are interchangeable."""
+
+    contrast_limits: tuple | None  # the session's (lo, hi) per channel; None: per-slice percentiles
+    channels: tuple[int, ...]
+    zoom_in: bool
+    target_size: int
+    model: tuple
+    clicked_pieces_only: object  # the predictor's mask policy (None: it has none)
+    clicks_hold: object
 
 
 class SliceEngine:
@@ -42,6 +64,7 @@ class SliceEngine:
         self._model_token = (type(predictor).__name__, id(predictor),
                              id(getattr(predictor, "model", None)))
         self._auto_limits: OrderedDict = OrderedDict()
+        self._flat: OrderedDict = OrderedDict()  # (slice, window, limits) -> no contrast
         self._lock = threading.RLock()  # the predictor holds one embedding at a time
 
     def region(self, key: SliceKey, prompts: Prompts, previous: SliceResult | None = None) -> Region:
@@ -83,11 +106,21 @@ class SliceEngine:
                                self.target_size)
         return region if region.box == (0, 0) + shape else None
 
-    def limits(self, key: SliceKey) -> list[tuple[float, float]]:
+    @property
+    def settings(self) -> EngineSettings:
+        """The current settings (read them once per prediction: the main thread may change them)."""
+        limits = self.contrast_limits
+        return EngineSettings(None if limits is None else tuple(limits), self.channels,
+                              self.zoom_in, self.target_size, self._model_token,
+                              getattr(self.predictor, "clicked_pieces_only", None),
+                              getattr(self.predictor, "clicks_hold", None))
+
+    def limits(self, key: SliceKey, settings: EngineSettings | None = None) -> list[tuple[float, float]]:
         """Contrast limits per channel: the session's, else 0..255 for 8-bit images, else
         percentiles of a strided subsample of the slice (cached per slice)."""
-        if self.contrast_limits is not None:
-            return self.contrast_limits
+        chosen = (settings or self.settings).contrast_limits
+        if chosen is not None:
+            return list(chosen)
         if self.layout.dtype == np.uint8:  # as napari and the model's training photos
             return [(0.0, 255.0)] * self.layout.n_channels
         with self._lock:
@@ -101,15 +134,16 @@ class SliceEngine:
                     self._auto_limits.popitem(last=False)
         return limits
 
-    def embedding(self, key: SliceKey, region: Region):
+    def embedding(self, key: SliceKey, region: Region, settings: EngineSettings | None = None):
         """(embedding, computed) for the slice window ``region``, cached."""
-        limits = self.limits(key)
+        limits = self.limits(key, settings)
         cache_key = (self.data_key, self._model_token, self.target_size, key, region,
                      self.channels, tuple(limits))
 
         def compute():
             data = self.layout.read(key, region.box)
             check_finite(data)
+            self._remember_flat((key, region, tuple(limits)), no_contrast(data, self.channels, limits))
             image, image_limits = model_image(shrink(data, region.size), self.channels, limits)
             del data
             return self.predictor.embed(image, contrast_limits=image_limits)
@@ -117,11 +151,33 @@ class SliceEngine:
         with self._lock:
             return self.cache.get_or_compute(cache_key, compute)
 
+    def no_contrast(self, key: SliceKey, region: Region, limits) -> bool:
+        """Whether the model sees one value only in ``region`` (``slicing.no_contrast``);
+        known from the embedding's read, else read again (an embedding another session made)."""
+        flat_key = (key, region, tuple(limits))
+        with self._lock:
+            flat = self._flat.get(flat_key)
+        if flat is None:
+            flat = no_contrast(self.layout.read(key, region.box), self.channels, limits)
+            self._remember_flat(flat_key, flat)
+        return flat
+
+    def _remember_flat(self, flat_key, flat: bool) -> None:
+        with self._lock:
+            self._flat[flat_key] = flat
+            self._flat.move_to_end(flat_key)
+            while len(self._flat) > AUTO_LIMITS_KEPT:
+                self._flat.popitem(last=False)
+
     def predict(self, key: SliceKey, region: Region, prompts: Prompts,
                 mask_input: np.ndarray | None = None, user_clicks: bool = True) -> SliceResult:
         """Mask of ``prompts`` on slice ``key`` seen through ``region``. Only ``user_clicks``
         are held (``hrsam_model.postprocess.hold_clicks``): a click that propagation placed is
-        the model's own guess, and the object must stay free to vanish under it."""
+        the model's own guess, and the object must stay free to vanish under it. The result
+        carries the settings it was made under; where the model sees no contrast it is empty,
+        with IoU 0 and a ``warning`` (the model would invent an object)."""
+        settings = self.settings
+        limits = self.limits(key, settings)
         points = labels = box = None
         inside = [(p, v) for p, v in zip(prompts.points, prompts.labels) if region.contains(*p)]
         if inside:
@@ -133,7 +189,7 @@ class SliceEngine:
             (y0, x0), (y1, x1) = to_region(region, r0, c0), to_region(region, r1, c1)
             box = np.array([x0, y0, x1, y1], np.float32)
         with self._lock:
-            embedding, _ = self.embedding(key, region)
+            embedding, _ = self.embedding(key, region, settings)
             self.predictor.set_embedding(embedding)
             # single-mask mode (mask token 0), as HRSAM is trained and evaluated; SAM's multimask
             # tokens are not click-trained in our model, so never pick among them
@@ -141,6 +197,11 @@ class SliceEngine:
             answer = self.predictor.predict(points=points, labels=labels, box=box, mask_input=mask_input, **hold)
         shape = self.layout.slice_shape(key)
         logits = np.asarray(answer.logits, np.float32)
+        if self.no_contrast(key, region, limits):
+            text = NO_CONTRAST.format(limits=", ".join(f"{lo:g}..{hi:g}" for lo, hi in limits))
+            return SliceResult(SparseMask.from_dense(np.zeros((0, 0), bool), shape=shape),
+                               np.full_like(logits, OUTSIDE_LOGIT), 0.0, region, prompts,
+                               settings=settings, warning=text)
         coarse = np.asarray(answer.mask, bool)
         if coarse.shape != region.shape and hasattr(embedding, "resized_shape"):
             mask = paste_logits(logits, coarse, region, shape, embedding.target_size,
@@ -154,7 +215,7 @@ class SliceEngine:
                 mask = hold_clicks_on_slice(mask, [p for p, _ in kept], [v for _, v in kept])
         else:
             mask = paste(coarse, region, shape)
-        return SliceResult(mask, logits, float(answer.iou), region, prompts)
+        return SliceResult(mask, logits, float(answer.iou), region, prompts, settings=settings)
 
 
 def paste(mask: np.ndarray, region: Region, shape: tuple[int, int]) -> SparseMask:

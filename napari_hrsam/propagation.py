@@ -9,6 +9,7 @@ at the end of the range.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 from .inference import SliceEngine
@@ -101,7 +102,7 @@ def _predict_next(engine: SliceEngine, key: SliceKey, previous: SliceResult,
     kept = constrain(result.mask, previous.mask, step_radius(previous.mask, rules))
     if kept is result.mask:
         return result
-    return SliceResult(kept, result.logits, result.iou, result.region, result.prompts)
+    return replace(result, mask=kept)
 
 
 def _intensities(engine: SliceEngine, key: SliceKey, mask: SparseMask):

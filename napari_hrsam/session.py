@@ -30,7 +30,7 @@ Widget recipe::
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+import warnings
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Callable, Sequence
@@ -40,14 +40,15 @@ import numpy as np
 from . import propagation
 from .embedding_cache import EmbeddingCache
 from .history import History, LabelDiff, Step, checked_labels, erase, max_label, paint
-from .inference import SliceEngine
+from .inference import NoContrastWarning, SliceEngine
+from .prompt_checks import checked_box, checked_point
 from .propagation_rules import PropagationRules
+from .result_memo import ResultMemo
 from .slicing import ImageLayout, choose_channels, normalise_limits
 from .state import (NEGATIVE, POSITIVE, ObjectState, Prediction, PredictRequest, Prompts,
                     PropagationRequest, PropagationResult, SliceKey, SliceState, SparseMask)
 
 DEFAULT_CACHE_BYTES = 1 << 30
-RESULTS_KEPT = 128  # predictions remembered by (slice, prompts) so redo needs no model run
 
 
 class Session:
@@ -105,7 +106,7 @@ class Session:
         self._objects: MappingProxyType = MappingProxyType({})
         self._history = History()
         self._generation = 0
-        self._results: OrderedDict = OrderedDict()
+        self._results = ResultMemo()  # so redo and repeated prompts need no model run
 
     # ----------------------------------------------------------------- read-only state
     @property
@@ -184,6 +185,12 @@ class Session:
         return state.result.iou if state is not None and state.result is not None else None
 
     @property
+    def warning(self) -> str | None:
+        """Why the current slice's mask is not the model's answer (it has no contrast), or None."""
+        state = self._current_state()
+        return state.result.warning if state is not None and state.result is not None else None
+
+    @property
     def pending(self) -> bool:
         """True when some slice of the object waits for a prediction."""
         return any(s.pending for s in self._object.slices.values())
@@ -240,7 +247,7 @@ class Session:
         """Add a positive (inside) or negative (outside) click at (row, col) of the current
         slice. With ``predict`` the model runs now and the new preview is returned;
         otherwise the slice becomes ``pending`` (see pending_request). One undo step."""
-        row, col = self._checked_point(row_col)
+        row, col = checked_point(row_col, self.slice_shape)
         prompts = self.prompts.with_point(row, col, POSITIVE if positive else NEGATIVE)
         return self._change_prompts("add point", prompts, predict)
 
@@ -254,7 +261,7 @@ class Session:
 
     def set_box(self, box: Sequence[float] | None, predict: bool = True) -> np.ndarray | None:
         """Set (row0, col0, row1, col1) as the current slice's box, or None to remove it."""
-        checked = None if box is None else self._checked_box(box)
+        checked = None if box is None else checked_box(box, self.slice_shape)
         return self._change_prompts("set box", replace(self.prompts, box=checked), predict)
 
     def set_prompts(self, points: Sequence[Sequence[float]] = (), labels: Sequence[int] = (),
@@ -267,9 +274,9 @@ class Session:
             raise ValueError(f"{len(points)} points but {len(labels)} labels")
         if any(v not in (POSITIVE, NEGATIVE) for v in labels):
             raise ValueError(f"point labels must be 1 (positive) or 0 (negative), got {labels}")
-        checked = tuple(self._checked_point(p) for p in points)
+        checked = tuple(checked_point(p, self.slice_shape) for p in points)
         prompts = Prompts(checked, tuple(labels),
-                          None if box is None else self._checked_box(box))
+                          None if box is None else checked_box(box, self.slice_shape))
         return self._change_prompts("set prompts", prompts, predict)
 
     def reset(self) -> None:
@@ -328,30 +335,39 @@ class Session:
         return diff.voxels
 
     def undo(self) -> bool:
-        """Undo the last step (prompt, reset, commit, removal, propagation). False if none."""
+        """Undo the last step (prompt, reset, commit, removal, propagation). False if none.
+        Slices it brings back with masks made under other settings (contrast limits, zoom-in,
+        mask policy) become ``pending``: call ``predict()`` (the widget predicts in its worker)."""
         step = self._history.undo()
         if step is None:
             return False
         if step.labels is not None:
             step.labels.undo(self._labels)
-        self._restore(step.before, step.objects_before if step.labels else self._objects)
+        self._restore(step.before, step.objects_before if step.labels else self._objects, True)
         return True
 
     def redo(self) -> bool:
-        """Redo the last undone step. A new step after undo drops the redo tail."""
+        """Redo the last undone step (pending slices as in ``undo``). A new step after undo
+        drops the redo tail."""
         step = self._history.redo()
         if step is None:
             return False
         if step.labels is not None:
             step.labels.redo(self._labels)
-        self._restore(step.after, step.objects_after if step.labels else self._objects)
+        self._restore(step.after, step.objects_after if step.labels else self._objects, True)
         return True
 
     # ----------------------------------------------------------------- prediction
     def predict(self) -> np.ndarray | None:
-        """Run every pending prediction now (synchronously); returns the preview."""
+        """Run every pending prediction now (synchronously); returns the preview. Warns
+        (``NoContrastWarning``) when the current slice has no contrast: its mask is empty."""
+        return self._predict(stacklevel=3)
+
+    def _predict(self, stacklevel: int) -> np.ndarray | None:  # the warning names the caller's line
         while (request := self.pending_request()) is not None:
             self.apply(self.compute(request))
+        if self.warning is not None:
+            warnings.warn(self.warning, NoContrastWarning, stacklevel=stacklevel)
         return self.preview
 
     def predict_again(self) -> None:
@@ -369,11 +385,13 @@ class Session:
             if not state.pending:
                 continue
             previous = state.result
-            closer = previous.look_closer if previous is not None else None
+            # a mask made under other settings (another contrast window...) is no prompt here
+            fresh = previous is not None and previous.settings == self._engine.settings
+            closer = previous.look_closer if fresh else None
             if closer is not None and previous.prompts == state.prompts:  # zoom-in's second pass
                 return PredictRequest(self._generation, key, state.prompts, closer, None)
             region = self._engine.region(key, state.prompts, previous)
-            use_logits = previous is not None and state.prompts.extends(previous.prompts)
+            use_logits = fresh and state.prompts.extends(previous.prompts)
             return PredictRequest(self._generation, key, state.prompts, region,
                                   self._engine.mask_input(previous, region) if use_logits else None)
         return None
@@ -404,14 +422,15 @@ class Session:
 
     def apply(self, answer: Prediction | PropagationResult | None) -> bool:
         """Main thread: store a worker's answer. False (and nothing changes) when it is
-        None or stale."""
+        None or stale (the prompts or the settings changed meanwhile: ask again)."""
         if isinstance(answer, PropagationResult):
             return self._apply_propagation(answer)
-        if answer is None or not self._wanted(answer.key, answer.prompts):
+        if answer is None or not self._wanted(answer.key, answer.prompts) \
+                or answer.result.settings != self._engine.settings:
             return False
         closer = answer.result.look_closer is not None  # zoom-in's second pass is due
         if not closer:
-            self._remember(answer.key, answer.result)
+            self._results.remember(answer.key, answer.result)
         state = replace(self._object.slices[answer.key], result=answer.result, pending=closer)
         self._object = self._object.with_slice(answer.key, state)
         self._generation += 1
@@ -507,29 +526,6 @@ class Session:
     def _current_state(self) -> SliceState | None:
         return self._object.slices.get(self._key) if self._key is not None else None
 
-    def _checked_point(self, row_col) -> tuple[float, float]:
-        rows, cols = self.slice_shape
-        try:
-            row, col = (float(v) for v in row_col)
-        except (TypeError, ValueError):
-            raise ValueError(f"a point is (row, col), got {row_col!r}") from None
-        # napari pixel i covers [i - 0.5, i + 0.5)
-        if not (-0.5 <= row < rows - 0.5 and -0.5 <= col < cols - 0.5):
-            raise ValueError(f"point (row={row}, col={col}) is outside the slice of shape "
-                             f"{(rows, cols)}")
-        return min(max(row, 0.0), rows - 1.0), min(max(col, 0.0), cols - 1.0)
-
-    def _checked_box(self, box) -> tuple[float, float, float, float]:
-        try:
-            r0, c0, r1, c1 = (float(v) for v in box)
-        except (TypeError, ValueError):
-            raise ValueError(f"a box is (row0, col0, row1, col1), got {box!r}") from None
-        (r0, c0), (r1, c1) = (self._checked_point((min(r0, r1), min(c0, c1))),
-                              self._checked_point((max(r0, r1), max(c0, c1))))
-        if r1 <= r0 or c1 <= c0:
-            raise ValueError(f"box {tuple(box)} has no area")
-        return r0, c0, r1, c1
-
     def _change_prompts(self, name: str, prompts: Prompts, predict: bool):
         key = self._require_slice()
         old = self._object.slices.get(key)
@@ -539,12 +535,12 @@ class Session:
             return self.preview
         state = None if prompts.empty else SliceState(
             prompts, old.result if old is not None else None, pending=True)
-        after = self._resolved(self._object.with_slice(key, state))
+        after = self._results.resolved(self._object.with_slice(key, state), self._engine.settings)
         step = Step(name, self._object, after, self._generation + 1)
         self._push(step)
         if predict:
             try:
-                self.predict()
+                self._predict(stacklevel=4)  # add_point -> _change_prompts -> _predict
             except BaseException:
                 self._history.retract(step)
                 self._restore(step.before, self._objects)
@@ -558,28 +554,17 @@ class Session:
             self._objects = step.objects_after
         self._generation = step.generation
 
-    def _restore(self, state: ObjectState, objects) -> None:
-        self._object = self._resolved(state)
+    def _restore(self, state: ObjectState, objects, refresh: bool = False) -> None:
+        """Show ``state``; ``refresh`` (undo, redo): its slices made under other settings are due again."""
+        settings = self._engine.settings
+        self._object = (self._results.refreshed(state, self._object, settings) if refresh
+                        else self._results.resolved(state, settings))
         self._objects = objects
         self._generation += 1
 
     def _wanted(self, key: SliceKey, prompts: Prompts) -> bool:
         state = self._object.slices.get(key)
         return state is not None and state.pending and state.prompts == prompts
-
-    def _remember(self, key: SliceKey, result) -> None:
-        self._results[(key, result.prompts)] = result
-        self._results.move_to_end((key, result.prompts))
-        while len(self._results) > RESULTS_KEPT:
-            self._results.popitem(last=False)
-
-    def _resolved(self, state: ObjectState) -> ObjectState:
-        """``state`` with pending slices filled from remembered predictions."""
-        for key, slice_state in state.slices.items():
-            result = self._results.get((key, slice_state.prompts)) if slice_state.pending else None
-            if result is not None:
-                state = state.with_slice(key, replace(slice_state, result=result, pending=False))
-        return state
 
     def _apply_propagation(self, result: PropagationResult) -> bool:
         if result.generation != self._generation or not result.slices:

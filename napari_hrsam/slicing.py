@@ -190,6 +190,22 @@ def choose_channels(layout: ImageLayout, channels: Sequence[int] | None) -> tupl
     return channels
 
 
+def no_contrast(data: np.ndarray, channels: tuple[int, ...],
+                limits: list[tuple[float, float]]) -> bool:
+    """True when the image ``model_image`` makes of ``data`` has one value everywhere:
+    every channel fed to the model is constant once clipped to its (lo, hi) (all zero, a
+    constant slice, or nothing inside the contrast window). Then there is nothing to see."""
+    if data.ndim == 2:
+        bands = [(data, limits[0])]
+    else:
+        bands = [(data[..., c], limits[c]) for c in channels]
+    for band, (lo, hi) in bands:
+        low, high = np.clip([band.min(), band.max()], lo, hi)
+        if high > low:
+            return False
+    return True
+
+
 def model_image(data: np.ndarray, channels: tuple[int, ...],
                 limits: list[tuple[float, float]]):
     """(image, contrast_limits) for Predictor.embed.

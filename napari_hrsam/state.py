@@ -157,7 +157,12 @@ class Region:
 class SliceResult:
     """One prediction on one slice: the mask, the low-res logits to feed back as
     ``mask_input``, the predicted IoU, the region they refer to and the prompts that
-    produced them."""
+    produced them.
+
+    ``settings``: everything else the mask depends on (``inference.EngineSettings``: contrast
+    limits, channels, zoom-in, model, mask policy); a result made under other settings than
+    the session's current ones is not shown as current. ``warning``: why the mask is not the
+    model's answer (e.g. the slice has no contrast), or None."""
 
     mask: SparseMask
     logits: np.ndarray
@@ -165,6 +170,8 @@ class SliceResult:
     region: Region
     prompts: Prompts
     look_closer: Region | None = None  # zoom-in: decode the same prompts in this window next
+    settings: object = None
+    warning: str | None = None
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compared by identity

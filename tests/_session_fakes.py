@@ -155,3 +155,16 @@ def cylinder(depth=20, first=5, last=14, shape=(64, 64), centre=(30, 30), radius
     for z in range(first, last + 1):
         volume[z] = disk(shape, centre, radius)
     return volume
+
+
+class BlobPredictor(FakePredictor):
+    """Invents an object like a real model on an image with nothing in it: whatever the
+    image, a disk of radius 10 around the first positive click, predicted IoU 0.7."""
+
+    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask=False,
+                clicks_hold=None):
+        result = super().predict(points, labels, box, mask_input, multimask, clicks_hold)
+        x, y = np.asarray(points)[0]
+        rows, cols = np.ogrid[:result.mask.shape[0], :result.mask.shape[1]]
+        blob = (rows - y) ** 2 + (cols - x) ** 2 <= 10 ** 2
+        return FakeResult(blob, np.where(blob, 5.0, -5.0).astype(np.float32)[None, ::4, ::4].copy(), 0.7)

@@ -363,3 +363,14 @@ def test_segment_warns_when_the_model_found_nothing_but_the_held_clicks(monkeypa
     code, stdout, stderr = run(capsys, "segment", source, "--point", "40,30", "--all-pieces", "--out",
                                tmp_path / "raw.tif")
     assert code == 1 and "warning: the mask is empty;" in stderr and "nothing to commit" in stderr  # as drawn
+
+
+def test_segment_on_an_image_without_contrast_warns_in_one_line_and_writes_nothing(micro, capsys, tmp_path):
+    source = tmp_path / "blank.tif"
+    tifffile.imwrite(source, np.zeros((64, 80), np.uint8))  # a model invents an object here
+    out = tmp_path / "mask.tif"
+    code, stdout, stderr = run(capsys, "segment", source, "--point", "40,30", "--out", out)
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert code == 1 and not out.exists()
+    assert lines[0].startswith("hrsam: warning: no contrast") and "contrast limits 0..255" in lines[0]
+    assert all(line.startswith("hrsam: ") for line in lines), stderr  # no Python warning text

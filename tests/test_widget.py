@@ -465,3 +465,16 @@ def test_real_bundled_model_segments_the_clicked_disk(make_napari_viewer, qtbot,
         assert iou(widget.preview_layer.data > 0, disk(shape, (80, 90), 30) > 0) >= 0.8
     else:
         assert "RANDOM" in widget.model_label.text() and messages["warning"]
+
+
+def test_a_click_on_an_image_without_contrast_warns_and_segments_nothing(make_napari_viewer, qtbot, messages):
+    from _session_fakes import BlobPredictor
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((120, 160), np.uint8), name="blank")
+    widget = dock(viewer, lambda spec, size: BlobPredictor(target_size=size))  # it invents objects
+    click(widget.points_layer, (40, 50))
+    wait_idle(qtbot, widget)
+    assert not widget.preview_layer.data.any()
+    assert len(messages["warning"]) == 1 and "no contrast" in messages["warning"][0]
+    assert "no contrast" in widget.status_label.text()
