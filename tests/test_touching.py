@@ -71,6 +71,14 @@ def test_label_images_in_a_folder_are_flagged_and_single_masks_are_not(tmp_path)
     assert datasets.Instance(np.zeros((4, 4)), np.ones((4, 4), bool), "old", "s").touches is False
 
 
+def test_exported_instances_keep_their_touching_flag(tmp_path):
+    labels = squares((64, 64))
+    instances = [datasets.Instance(np.zeros((64, 64), np.uint8), labels == v, f"toy/{v}", "toy", v != 3)
+                 for v in (1, 2, 3)]
+    datasets.export_instances(instances, tmp_path / "set")
+    assert [i.touches for i in datasets.load_folder(tmp_path / "set")] == [True, True, False]
+
+
 def test_brain_targets_touch_other_targets_in_their_slice(tmp_path):
     sitk = pytest.importorskip("SimpleITK")
     (tmp_path / "mricron").mkdir()

@@ -356,7 +356,8 @@ def _evenly_spaced(items: list, count: int) -> list:
 
 # ------------------------------------------------------------------------------ folder format
 def export_instances(instances: list[Instance], out_dir: str | os.PathLike) -> Path:
-    """Write image_XXXX.tif + mask_XXXX.tif (uint8 0/1) pairs and an index.json of names."""
+    """Write image_XXXX.tif + mask_XXXX.tif (uint8 0/1) pairs and an index.json of names (and
+    `touches` flags, which `load_folder` reads back)."""
     import tifffile
 
     out = Path(out_dir)
@@ -365,7 +366,8 @@ def export_instances(instances: list[Instance], out_dir: str | os.PathLike) -> P
     for i, instance in enumerate(instances):
         tifffile.imwrite(out / f"image_{i:04d}.tif", np.ascontiguousarray(instance.image))
         tifffile.imwrite(out / f"mask_{i:04d}.tif", instance.mask.astype(np.uint8))
-        index.append({"id": f"{i:04d}", "name": instance.name, "dataset": instance.dataset})
+        index.append({"id": f"{i:04d}", "name": instance.name, "dataset": instance.dataset,
+                      "touches": bool(instance.touches)})
     (out / "index.json").write_text(json.dumps(index, indent=1))
     return out
 
@@ -374,7 +376,9 @@ def load_folder(folder: str | os.PathLike) -> list[Instance]:
     """Instances from a folder of image_ID.<tif|tiff|png> + mask_ID.<same kinds> pairs and/or
     *.npz files holding `image` and `mask` arrays.
 
-    A mask with several positive values is a label image: each value becomes its own instance.
+    A mask with several positive values is a label image: each value becomes its own instance,
+    flagged `touches` when it touches another of its labels; a single mask takes its flag from an
+    index.json written by `export_instances` (False without one).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -409,7 +413,8 @@ def load_folder(folder: str | os.PathLike) -> list[Instance]:
             name = entry.get("name", f"{dataset}/{key}")
             if len(values) > 1:
                 name = f"{name}#{int(value)}"
-            out.append(Instance(image, mask == value, name, dataset, value in touching))
+            touches_another = value in touching if labelled else bool(entry.get("touches", False))
+            out.append(Instance(image, mask == value, name, dataset, touches_another))
     return out
 
 
@@ -417,7 +422,7 @@ _IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
 
 
 def _index_entries(folder: Path) -> dict[str, dict]:
-    """id -> {"name", "dataset"} from an index.json written by `export_instances`, if any."""
+    """id -> {"name", "dataset", "touches"} from an index.json written by `export_instances`, if any."""
     index_file = folder / "index.json"
     if not index_file.is_file():
         return {}
