@@ -5,11 +5,13 @@
     python benchmarks/accuracy.py --model none --baselines grabcut,randomwalker
 
 Table 1 (per dataset): rows = methods (the model at each --sizes, then the baselines), columns =
-NoC@85, NoC@90, NoF@85, mIoU@1/3/5/10, median seconds per click (decoder only; wall time), median
-encoder seconds per distinct image. Table 2: the same instances restricted to small structures, whose
-mask bounding box's long side is at most 1/16 of the image's long side (at 1024 px input such an
-object spans at most 4 cells of the 16 px token grid), model at 1024 vs 2048 px. With --by-kind,
-Table 3: every method on each kind of target of a dataset that has several (the brain's structures).
+NoC@85, NoC@90, NoF@85, mIoU@1/3/5/10, mIoU@1 over the instances that touch another object (their
+count in brackets; `hrsam_model.evaluation.touching`), "ignored", median seconds per click (decoder
+only; wall time), median encoder seconds per distinct image. Table 2: the same instances restricted
+to small structures, whose mask bounding box's long side is at most 1/16 of the image's long side (at
+1024 px input such an object spans at most 4 cells of the 16 px token grid), model at 1024 vs 2048
+px. With --by-kind, Table 3: every method on each kind of target of a dataset that has several (the
+brain's structures).
 Every method sees the same instances and the same deterministic click simulator. `--split train`
 runs the same tables on the training splits: how well the model fits what it was trained on.
 """

@@ -17,8 +17,8 @@ def add_eval(commands, parents) -> None:
         "eval", parents=parents, help="run the standard click protocol and print NoC/mIoU",
         description="Simulated clicks (farthest point of the larger error region, previous "
                     "logits fed back) on named dataset splits or on a folder of image_ID.tif + "
-                    "mask_ID.tif pairs; prints NoC@85/90, NoF@85, mIoU@1/3/5/10 and seconds "
-                    "per click, one table per dataset.")
+                    "mask_ID.tif pairs; prints NoC@85/90, NoF@85, mIoU@1/3/5/10, mIoU@1 on "
+                    "objects touching another and seconds per click, one table per dataset.")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", action="append", metavar="NAME",
                         help="nuclei, ecoli or brain (repeat, or comma-separate, for several)")

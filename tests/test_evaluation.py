@@ -443,7 +443,7 @@ def test_run_evaluation_prints_a_table_for_a_folder(tmp_path, monkeypatch):
                           num_clicks=3)
     header = next(line for line in text.splitlines() if line.startswith("method"))
     assert header.split() == ["method", "n", "NoC@85", "NoC@90", "NoF@85", "mIoU@1", "mIoU@3", "mIoU@5",
-                              "mIoU@10", "ignored", "s/click", "enc", "s"]
+                              "mIoU@10", "mIoU@1", "touching", "ignored", "s/click", "enc", "s"]
     row = next(line for line in text.splitlines() if line.startswith("randomwalker")).split()
     assert row[1] == "1" and float(row[5]) > 0.5
     yardstick = next(line for line in text.splitlines() if line.startswith("yardstick"))

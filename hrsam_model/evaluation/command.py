@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m hrsam_model.evaluation",
         description="Simulated-click evaluation (RITM/SimpleClick/HRSAM protocol): NoC@85/90, NoF@85, "
-        "mIoU@1/3/5/10 and seconds per click, per dataset.",
+        "mIoU@1/3/5/10 (and mIoU@1 on objects touching another) and seconds per click, per dataset.",
     )
     parser.add_argument("--model", default="hrsam_tiny", help="model name, or 'none' for baselines only")
     parser.add_argument("--checkpoint", help="weights file for --model (default: the bundled weights)")

@@ -13,6 +13,11 @@ every validation *pixel* out of every training image, not just the validation la
   hippocampus (AAL ``*_L`` for train, ``*_R`` for validation) and the lateral ventricle (CSF
   component, see `_lateral_ventricles`). Cortical AAL parcels have no visible borders: not targets.
 
+An instance `touches` another when it lies within `touching.TOUCH_DISTANCE` (2) pixels of another
+labelled object in its image: another nucleus or cell of the label image, another brain target in the
+slice (the whole brain, which holds the others, touches none and is touched by none); a label image
+loaded by `load_folder` is flagged the same way.
+
 `load_split_images` returns the raw pixels of a split (no labels) for distillation, so unlabelled
 training uses the same boundary.
 """
@@ -26,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 from scipy import ndimage as ndi
+
+from .touching import touches, touching_labels
 
 DATASETS = ("nuclei", "ecoli", "brain")
 SPLITS = ("train", "val")
@@ -59,12 +66,14 @@ _MRICRON_DIR = Path("/usr/share/mricron/templates")
 
 @dataclass(frozen=True)
 class Instance:
-    """One click target: an image (HxW or HxWx3, original dtype) and its boolean mask."""
+    """One click target: an image (HxW or HxWx3, original dtype) and its boolean mask; `touches`:
+    whether the target touches another labelled object in the image (False when unknown)."""
 
     image: np.ndarray
     mask: np.ndarray
     name: str
     dataset: str
+    touches: bool = False
 
 
 def target_kind(instance: Instance) -> str:
@@ -155,6 +164,7 @@ def _nuclei(root: Path, split: str) -> list[Instance]:
     image, labels = _read_nuclei(root)
     columns = _nuclei_columns(split)
     half = image[:, columns]
+    touching = touching_labels(labels[:, columns])  # neighbours the split's half image shows
     out = []
     for label, where in enumerate(ndi.find_objects(labels), start=1):
         if where is None:
@@ -166,7 +176,7 @@ def _nuclei(root: Path, split: str) -> list[Instance]:
         mask = full[:, columns]
         if mask.sum() < MIN_AREA["nuclei"]:
             continue
-        out.append(Instance(half, mask, f"nuclei/{split}/nucleus{label:03d}", "nuclei"))
+        out.append(Instance(half, mask, f"nuclei/{split}/nucleus{label:03d}", "nuclei", label in touching))
     return out
 
 
@@ -189,13 +199,14 @@ def _ecoli(root: Path, split: str) -> list[Instance]:
     out = []
     for t in _ecoli_frames(split):
         frame, frame_labels = images[t], labels[t]
+        touching = touching_labels(frame_labels)
         for label, where in enumerate(ndi.find_objects(frame_labels), start=1):
             if where is None:
                 continue
             mask = frame_labels == label
             if mask.sum() < MIN_AREA["ecoli"]:
                 continue
-            out.append(Instance(frame, mask, f"ecoli/frame{t:02d}/cell{label:03d}", "ecoli"))
+            out.append(Instance(frame, mask, f"ecoli/frame{t:02d}/cell{label:03d}", "ecoli", label in touching))
     return out
 
 
@@ -310,6 +321,7 @@ def _brain(root: Path, split: str) -> list[Instance]:
     axis_names = ("axial", "coronal", "sagittal")
     out = []
     for target, volume_mask in targets.items():
+        others = _other_structures(targets, target)
         for axis, axis_name in enumerate(axis_names):
             group = []
             for index in np.nonzero(volume_mask.any(axis=tuple(a for a in range(3) if a != axis)))[0]:
@@ -318,11 +330,20 @@ def _brain(root: Path, split: str) -> list[Instance]:
                     continue
                 voxel = int(index) + (columns.start if axis == 2 else 0)  # index in the full volume
                 name = f"brain/{split}/{target}/{axis_name}{voxel:03d}"
-                group.append(Instance(_slice(t1, axis, int(index)), mask, name, "brain"))
+                touching = others is not None and touches(mask, _slice(others, axis, int(index)))
+                group.append(Instance(_slice(t1, axis, int(index)), mask, name, "brain", touching))
             if split == "val":
                 group = _evenly_spaced(group, BRAIN_VAL_SLICES_PER_GROUP)
             out.extend(group)
     return out
+
+
+def _other_structures(targets: dict[str, np.ndarray], target: str) -> np.ndarray | None:
+    """The union of the other targets' volumes, None for the whole brain (which holds them all)."""
+    if target == "whole_brain":
+        return None
+    others = [volume for name, volume in targets.items() if name not in (target, "whole_brain")]
+    return np.logical_or.reduce(others) if others else np.zeros_like(targets[target])
 
 
 def _evenly_spaced(items: list, count: int) -> list:
@@ -335,7 +356,8 @@ def _evenly_spaced(items: list, count: int) -> list:
 
 # ------------------------------------------------------------------------------ folder format
 def export_instances(instances: list[Instance], out_dir: str | os.PathLike) -> Path:
-    """Write image_XXXX.tif + mask_XXXX.tif (uint8 0/1) pairs and an index.json of names."""
+    """Write image_XXXX.tif + mask_XXXX.tif (uint8 0/1) pairs and an index.json of names (and
+    `touches` flags, which `load_folder` reads back)."""
     import tifffile
 
     out = Path(out_dir)
@@ -344,7 +366,8 @@ def export_instances(instances: list[Instance], out_dir: str | os.PathLike) -> P
     for i, instance in enumerate(instances):
         tifffile.imwrite(out / f"image_{i:04d}.tif", np.ascontiguousarray(instance.image))
         tifffile.imwrite(out / f"mask_{i:04d}.tif", instance.mask.astype(np.uint8))
-        index.append({"id": f"{i:04d}", "name": instance.name, "dataset": instance.dataset})
+        index.append({"id": f"{i:04d}", "name": instance.name, "dataset": instance.dataset,
+                      "touches": bool(instance.touches)})
     (out / "index.json").write_text(json.dumps(index, indent=1))
     return out
 
@@ -353,7 +376,9 @@ def load_folder(folder: str | os.PathLike) -> list[Instance]:
     """Instances from a folder of image_ID.<tif|tiff|png> + mask_ID.<same kinds> pairs and/or
     *.npz files holding `image` and `mask` arrays.
 
-    A mask with several positive values is a label image: each value becomes its own instance.
+    A mask with several positive values is a label image: each value becomes its own instance,
+    flagged `touches` when it touches another of its labels; a single mask takes its flag from an
+    index.json written by `export_instances` (False without one).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -382,11 +407,14 @@ def load_folder(folder: str | os.PathLike) -> list[Instance]:
         if mask.shape[:2] != image.shape[:2]:
             raise ValueError(f"{key}: mask shape {mask.shape} does not match image shape {image.shape}")
         values = [v for v in np.unique(mask) if v > 0]
+        labelled = len(values) > 1 and np.issubdtype(mask.dtype, np.integer)
+        touching = touching_labels(np.where(mask > 0, mask, 0)) if labelled else set()
         for value in values:
             name = entry.get("name", f"{dataset}/{key}")
             if len(values) > 1:
                 name = f"{name}#{int(value)}"
-            out.append(Instance(image, mask == value, name, dataset))
+            touches_another = value in touching if labelled else bool(entry.get("touches", False))
+            out.append(Instance(image, mask == value, name, dataset, touches_another))
     return out
 
 
@@ -394,7 +422,7 @@ _IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
 
 
 def _index_entries(folder: Path) -> dict[str, dict]:
-    """id -> {"name", "dataset"} from an index.json written by `export_instances`, if any."""
+    """id -> {"name", "dataset", "touches"} from an index.json written by `export_instances`, if any."""
     index_file = folder / "index.json"
     if not index_file.is_file():
         return {}

@@ -1,4 +1,6 @@
-"""Click-protocol metrics: IoU, NoC@t, NoF@t, mIoU@k, seconds per click."""
+"""Click-protocol metrics: IoU, NoC@t, NoF@t, mIoU@k, seconds per click; mIoU@1 on the instances
+that touch another object (`datasets.Instance.touches`), where a first click most often takes in a
+neighbour."""
 
 from __future__ import annotations
 
@@ -80,6 +82,7 @@ class InstanceResult:
     click_seconds: list[float] = field(default_factory=list)
     encode_seconds: float | None = None  # None when the image's embedding was already computed
     ignored: list[int] = field(default_factory=list)  # clicks the mask contradicts, after each click
+    touches: bool = False  # the target touches another labelled object (`datasets.Instance.touches`)
 
 
 @dataclass(frozen=True)
@@ -92,12 +95,15 @@ class Summary:
     seconds_per_click: float  # median over all clicks
     encode_seconds: float | None  # median over distinct images
     ignored: float = float("nan")  # share of the clicks the last mask contradicts (mean over instances)
+    touching: int = 0  # how many instances touch another object
+    touching_miou1: float = float("nan")  # their mean IoU after the first click (NaN when there are none)
 
 
 def summarize(results: Sequence[InstanceResult], max_clicks: int = 20) -> Summary:
     curves = [r.ious for r in results]
     clicks = [s for r in results for s in r.click_seconds]
     encodes = [r.encode_seconds for r in results if r.encode_seconds is not None]
+    touching = [r.ious for r in results if r.touches]
     return Summary(
         count=len(results),
         noc85=noc(curves, 0.85, max_clicks),
@@ -107,6 +113,8 @@ def summarize(results: Sequence[InstanceResult], max_clicks: int = 20) -> Summar
         seconds_per_click=float(np.median(clicks)) if clicks else float("nan"),
         encode_seconds=float(np.median(encodes)) if encodes else None,
         ignored=ignored_share(results),
+        touching=len(touching),
+        touching_miou1=miou_at(touching, 1) if touching else float("nan"),
     )
 
 

@@ -2,6 +2,8 @@
 
 "ignored" is the share of the clicks that the last mask contradicts (a positive click's pixel left
 out, a negative click's pixel kept in), mean over instances: what a user sees as "it ignored my click".
+"mIoU@1 touching" is mIoU@1 over the instances that touch another object, with their count in brackets
+("- (0)" when none does): next to mIoU@1 over all, it shows whether a first click takes in neighbours.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 from .metrics import MIOU_CLICKS, Summary, one_pixel_off_ious
 
 _HEADER = (["method", "n", "NoC@85", "NoC@90", "NoF@85"] + [f"mIoU@{k}" for k in MIOU_CLICKS]
-           + ["ignored", "s/click", "enc s"])
+           + ["mIoU@1 touching", "ignored", "s/click", "enc s"])
 
 
 def format_table(rows: Sequence[tuple[str, Summary]], title: str | None = None, note: str | None = None) -> str:
@@ -26,6 +28,7 @@ def format_table(rows: Sequence[tuple[str, Summary]], title: str | None = None, 
             f"{s.noc90:.2f}",
             str(s.nof85),
             *(f"{s.miou[k]:.3f}" for k in MIOU_CLICKS),
+            _touching(s),
             "-" if s.ignored != s.ignored else f"{s.ignored:.3f}",
             _seconds(s.seconds_per_click),
             _seconds(s.encode_seconds),
@@ -49,6 +52,11 @@ def one_pixel_note(masks) -> str:
     moved, shrunk = np.mean([one_pixel_off_ious(m) for m in masks], axis=0)
     return (f"yardstick: the true masks moved by one pixel score mean IoU {moved:.3f}, "
             f"shrunk by one pixel {shrunk:.3f}")
+
+
+def _touching(summary: Summary) -> str:
+    value = "-" if summary.touching == 0 else f"{summary.touching_miou1:.3f}"
+    return f"{value} ({summary.touching})"
 
 
 def _seconds(value: float | None) -> str:

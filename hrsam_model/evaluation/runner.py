@@ -97,7 +97,7 @@ def _run_instance(method, encoder: _Encoder, instance: Instance, num_clicks: int
         raise ValueError(f"{instance.name}: mask {instance.mask.shape} does not match image {instance.image.shape}")
     if not instance.mask.any():
         raise ValueError(f"{instance.name}: the ground-truth mask is empty")
-    result = InstanceResult(instance.name, instance.dataset)
+    result = InstanceResult(instance.name, instance.dataset, touches=bool(getattr(instance, "touches", False)))
     result.encode_seconds = encoder.set_image(instance.image)
     clicker = Clicker(instance.mask, seed=seed)
     pred, logits = None, None
