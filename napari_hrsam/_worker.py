@@ -4,6 +4,12 @@ The session allows its heavy methods in ONE worker thread at a time, so the widg
 runs two tasks at once: it asks ``busy`` and starts the next task when the last one ends.
 Exceptions never escape into napari's handler: they come back as an answer, so the widget
 can turn them into a notification and restore the state.
+
+Two ways to stop a task: ``cancel()`` asks a long task to stop at its next check and keep
+what it finished (a propagation; also used when a task's answer became stale);
+``abort()`` is the user's Cancel: it cancels too, and tells the callbacks (``aborted()``,
+still True while ``on_done``/``on_error`` run) that the answer must not be used, and
+interruptible work (the encoder, see ``_model_loader.LazyPredictor.should_cancel``) stops.
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self._worker = None
         self.cancel_event = threading.Event()
+        self.abort_event = threading.Event()
 
     @property
     def busy(self) -> bool:
@@ -36,6 +43,7 @@ class TaskRunner(QObject):
         if self._worker is not None:
             raise RuntimeError("a task is already running")
         self.cancel_event.clear()
+        self.abort_event.clear()
 
         def guarded():
             try:
@@ -67,3 +75,10 @@ class TaskRunner(QObject):
 
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()
+
+    def abort(self) -> None:
+        self.abort_event.set()
+        self.cancel_event.set()
+
+    def aborted(self) -> bool:
+        return self.abort_event.is_set()
