@@ -7,9 +7,10 @@ can turn them into a notification and restore the state.
 
 Two ways to stop a task: ``cancel()`` asks a long task to stop at its next check and keep
 what it finished (a propagation; also used when a task's answer became stale);
-``abort()`` is the user's Cancel: it cancels too, and tells the callbacks (``aborted()``,
-still True while ``on_done``/``on_error`` run) that the answer must not be used, and
-interruptible work (the encoder, see ``_model_loader.LazyPredictor.should_cancel``) stops.
+``abort()`` is the user's Cancel: it cancels too and marks the task aborted (``aborted()``
+stays True while ``on_done``/``on_error`` run, so they can tell a Cancel from a stale
+answer), and an ``interruptible`` task's encoder stops at its next block
+(``_model_loader.LazyPredictor.should_cancel``).
 """
 from __future__ import annotations
 
@@ -30,20 +31,23 @@ class TaskRunner(QObject):
         self._worker = None
         self.cancel_event = threading.Event()
         self.abort_event = threading.Event()
+        self._interruptible = False
 
     @property
     def busy(self) -> bool:
         return self._worker is not None
 
     def run(self, task: Callable[[], object], on_done: Callable[[object], None],
-            on_error: Callable[[BaseException], None]) -> None:
-        """Start ``task()`` in a worker thread; then ``on_done(result)`` or ``on_error(exc)``."""
+            on_error: Callable[[BaseException], None], interruptible: bool = False) -> None:
+        """Start ``task()`` in a worker thread; then ``on_done(result)`` or ``on_error(exc)``.
+        ``interruptible``: ``abort()`` may break the task off midway (see ``interrupted``)."""
         from napari.qt.threading import create_worker
 
         if self._worker is not None:
             raise RuntimeError("a task is already running")
         self.cancel_event.clear()
         self.abort_event.clear()
+        self._interruptible = bool(interruptible)
 
         def guarded():
             try:
@@ -82,3 +86,8 @@ class TaskRunner(QObject):
 
     def aborted(self) -> bool:
         return self.abort_event.is_set()
+
+    def interrupted(self) -> bool:
+        """Thread-safe: True once an interruptible task is aborted (its work may stop anywhere,
+        so a task that keeps partial results, like a propagation, is not interruptible)."""
+        return self._interruptible and self.abort_event.is_set()
