@@ -346,7 +346,7 @@ class HRSAMWidget(SessionChoice, QWidget):
         self._show_session_prompts()
         self._after_change()
         self.status_label.setText("Cancelled: the click was taken back." if retracted else
-                                  "Cancelled: the last click has no new mask; click again to segment.")
+                                  "Cancelled: the mask is not up to date with the clicks; click again (or undo).")
 
     def _on_task_error(self, session, request, err, predictor=None):
         if isinstance(err, EncodingCancelled):  # only an aborted task stops its encoder

@@ -129,10 +129,11 @@ class SessionChoice:
         """Each labels layer has its own session (``_session_shelf``): put the current one
         aside, take the chosen layer's back (its undo history applies to its array only)."""
         old, chosen = self._session, self.labels_combo.currentData()
-        if old is None or (chosen is not None and chosen.data is old.labels):
+        if old is not None and chosen is not None and chosen.data is old.labels:
             return
-        self._runner.cancel()
-        self._shelf.put(old, self._predictor_config)
+        if old is not None:
+            self._runner.cancel()
+            self._shelf.put(old, self._predictor_config)
         self._session, self._labels_layer = None, chosen
         self._session_config = self._queued = self._halted_generation = None
         kept = self._shelf.take(chosen.data) if chosen is not None else None
@@ -140,7 +141,7 @@ class SessionChoice:
             self._session, self._predictor_config = kept
             self._session_config = (id(self._image_layer), id(self._image_layer.data), id(chosen.data))
             self._use_chosen_model()
-        if old.can_undo or not old.object.empty:
+        if old is not None and (old.can_undo or not old.object.empty):
             where = f"'{chosen.name}'" if chosen is not None else "a new labels layer"
             show_info(f"HRSAM: undo now works on {where}; the object in progress and undo history of "
                       f"'{self._layer_name(old.labels)}' are kept: choose it again to undo its commits.")

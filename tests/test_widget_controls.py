@@ -164,10 +164,14 @@ def test_another_labels_layer_has_its_own_history_and_switching_back_restores_it
     widget.commit()
     assert widget.labels_layer is other and (other.data == 1).sum() == (disk(image.shape, THREE[1], 12) > 0).sum()
 
+    widget.labels_combo.setCurrentIndex(0)  # "New labels layer", then back to the first layer
     widget.labels_combo.setCurrentIndex(widget.labels_combo.findText("disks labels"))
     widget.undo()  # the commit into the first layer
     assert widget.labels_layer is first and not first.data.any()
     assert other.data.any()  # the other layer is untouched
+    widget.labels_combo.setCurrentIndex(widget.labels_combo.findText("other labels"))
+    widget.undo()  # and its own history is still there
+    assert not other.data.any()
 
 
 def test_prompt_markers_stay_a_few_screen_pixels_wide_on_a_huge_image(make_napari_viewer, qtbot):
