@@ -240,3 +240,33 @@ def test_a_restored_labels_layer_leaves_the_prompts_layer_selected(make_napari_v
     widget.commit()  # brings the labels layer back
     assert widget.labels_layer in viewer.layers
     assert viewer.layers.selection.active is widget.points_layer  # the next click still works
+
+
+def test_cancel_stops_the_widgets_own_encoder_midway(make_napari_viewer, qtbot, messages):
+    """The default predictor (LazyPredictor on a micro model): Cancel breaks the encoding off."""
+    from _micro_model import micro_model
+
+    from napari_hrsam._model_loader import ModelSpec
+
+    release, entered, ran = threading.Event(), threading.Event(), []
+
+    def first_block(*_):
+        ran.append(1)
+        entered.set()
+        release.wait(timeout=30)  # the encoder is busy until the test lets it go on
+
+    viewer = make_napari_viewer()
+    viewer.add_image(three_disks(), name="disks")
+    widget = dock(viewer, predictor_factory=None)
+    model = micro_model()
+    widget._store._models[ModelSpec()] = model  # the widget's default model, made small
+    handle = model.backbone.blocks[0].register_forward_hook(first_block)
+    click(widget.points_layer, THREE[0])
+    qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
+    widget.cancel()
+    release.set()
+    wait_idle(qtbot, widget)
+    handle.remove()
+    assert len(ran) == 1  # stopped before the second block: nothing more was computed
+    assert len(widget.points_layer.data) == 0 and not widget.preview_layer.data.any()
+    assert "ancel" in widget.status_label.text() and messages["error"] == []
