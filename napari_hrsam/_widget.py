@@ -60,6 +60,7 @@ class HRSAMWidget(SessionChoice, QWidget):
         self._points = self._boxes = self._preview = self._painter = None
         self._syncing = False  # True while the widget itself rewrites the prompt layers
         self._queued: str | None = None  # "commit" waiting for a running prediction
+        self._running = None  # (session, request) of the click computation in the worker
         self._halted_generation = None  # a failed request that could not be retracted
         self._described: set = set()
         self._runner = TaskRunner(self)
@@ -318,42 +319,22 @@ class HRSAMWidget(SessionChoice, QWidget):
                 self.commit()
             return
         self.status_label.setText("Segmenting… (the first click on a slice computes its embedding)")
-        predictor = session.predictor
+        self._running = (session, request)
         self._runner.run(lambda: session.compute(request),
-                         lambda prediction: self._on_prediction(session, predictor, request, prediction),
-                         lambda err: self._on_task_error(session, request, err, predictor), interruptible=True)
+                         lambda prediction: self._on_prediction(session, prediction),
+                         lambda err: self._on_task_error(session, request, err), interruptible=True)
 
-    def _on_prediction(self, session, predictor, request, prediction):
-        if self._cancelled_by_user(session, predictor):
-            self._on_cancelled(session, request)
-        elif session is self._session and session.apply(prediction):
+    def _on_prediction(self, session, prediction):
+        # an aborted task's answer (Cancel, another model or session) is never shown
+        if not self._runner.aborted() and session is self._session and session.apply(prediction):
             self._describe_model(session)
             self._after_change()
         else:
             self._schedule()
 
-    def _cancelled_by_user(self, session, predictor) -> bool:
-        """The user pressed Cancel during this task (not: the session or its model changed)."""
-        return self._runner.aborted() and session is self._session and session.predictor is predictor
-
-    def _on_cancelled(self, session, request):
-        """A click's computation was cancelled: its answer is never shown and the click is
-        taken back; if it cannot be (a later step exists) the slice waits for the next change."""
-        retracted = session.discard(request)
-        if not retracted:
-            self._halted_generation = session.generation
-        self._queued = None
-        self._show_session_prompts()
-        self._after_change()
-        self.status_label.setText("Cancelled: the click was taken back." if retracted else
-                                  "Cancelled: the mask is not up to date with the clicks; click again (or undo).")
-
-    def _on_task_error(self, session, request, err, predictor=None):
-        if isinstance(err, EncodingCancelled):  # only an aborted task stops its encoder
-            if self._cancelled_by_user(session, predictor):
-                self._on_cancelled(session, request)
-            else:
-                self._schedule()
+    def _on_task_error(self, session, request, err):
+        if isinstance(err, EncodingCancelled) or self._runner.aborted():  # Cancel dealt with it
+            self._schedule()
             return
         message = str(err) if isinstance(err, USER_ERRORS) else f"{type(err).__name__}: {err}"
         show_error(f"HRSAM: {message}")
@@ -429,11 +410,23 @@ class HRSAMWidget(SessionChoice, QWidget):
 
     def cancel(self):
         """The Cancel button. A propagation stops and keeps the slices it finished. A click's
-        mask is never shown and the click is taken back; the model's encoder stops at its next
-        block, other work finishes unseen in the background."""
-        if self._runner.busy:
-            self._runner.abort()
-            self.status_label.setText("Cancelling…")
+        segmentation is dropped at once: its mask is never shown and the click is taken back
+        (as undo would; if a later step exists instead, nothing more is computed until the next
+        change). The model's encoder stops at its next block; other work finishes unseen."""
+        if not self._runner.busy:
+            return
+        self._runner.abort()
+        session, request = self._running or (None, None)
+        if request is None or session is not self._session:
+            return
+        retracted = session.discard(request)
+        if not retracted:
+            self._halted_generation = session.generation
+        self._queued = None
+        self._show_session_prompts()
+        self._after_change()
+        self.status_label.setText("Cancelled: the click was taken back." if retracted else
+                                  "Cancelled: the mask is not up to date with the clicks; click again (or undo).")
 
     def undo(self):
         self._history("undo")
@@ -485,7 +478,7 @@ class HRSAMWidget(SessionChoice, QWidget):
         except USER_ERRORS as err:
             show_error(f"HRSAM: {err}")
             return
-        runner = self._runner
+        runner, self._running = self._runner, None
         self.status_label.setText(f"Propagating {direction}…")
         runner.run(lambda: session.compute_propagation(request, runner.report, runner.cancelled),
                    lambda result: self._on_propagated(session, result),

@@ -140,7 +140,10 @@ class SessionChoice:
         if kept is not None and self._image_layer is not None:
             self._session, self._predictor_config = kept
             self._session_config = (id(self._image_layer), id(self._image_layer.data), id(chosen.data))
-            self._use_chosen_model()
+            if not self._use_chosen_model():  # else its new predictor follows the checkboxes already
+                self._session.predictor.clicked_pieces_only = self.pieces_check.isChecked()
+            self._session.zoom_in = self.zoom_check.isChecked()
+            self._on_contrast_changed()  # settings changed while it was set aside hold for new clicks
         if old is not None and (old.can_undo or not old.object.empty):
             where = f"'{chosen.name}'" if chosen is not None else "a new labels layer"
             show_info(f"HRSAM: undo now works on {where}; the object in progress and undo history of "

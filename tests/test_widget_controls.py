@@ -57,16 +57,41 @@ def test_cancel_during_a_click_applies_no_mask_and_takes_the_click_back(make_nap
     qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
     assert widget.cancel_button.isEnabled()
     widget.cancel_button.click()
+    assert len(widget.points_layer.data) == 0 and widget.session.object.empty  # taken back at once
+    assert "ancel" in widget.status_label.text() and not widget.session.can_undo
     release.set()  # the worker finishes its encoding after the Cancel
     wait_idle(qtbot, widget)
     assert not widget.preview_layer.data.any()  # its mask is never shown
     assert len(widget.points_layer.data) == 0 and widget.session.object.empty
-    assert "ancel" in widget.status_label.text()
     assert messages["error"] == []
 
     click(widget.points_layer, THREE[1])  # the next click segments as usual
     wait_idle(qtbot, widget)
     np.testing.assert_array_equal(widget.preview_layer.data > 0, disk(image.shape, THREE[1], 12) > 0)
+
+
+def test_a_click_right_after_cancel_counts_while_the_cancelled_work_finishes(make_napari_viewer, qtbot, messages):
+    release, entered = threading.Event(), threading.Event()
+
+    class SlowPredictor(FakePredictor):
+        def embed(self, image, contrast_limits=None):
+            entered.set()
+            release.wait(timeout=30)
+            return super().embed(image, contrast_limits)
+
+    viewer = make_napari_viewer()
+    image = three_disks()
+    viewer.add_image(image, name="disks")
+    widget = dock(viewer, lambda spec, size: SlowPredictor(target_size=size))
+    click(widget.points_layer, THREE[0])
+    qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
+    widget.cancel()
+    click(widget.points_layer, THREE[1])  # while the cancelled encoding still runs
+    release.set()
+    wait_idle(qtbot, widget)
+    assert widget.session.prompts.points == (THREE[1],)
+    np.testing.assert_array_equal(widget.preview_layer.data > 0, disk(image.shape, THREE[1], 12) > 0)
+    assert messages["error"] == []
 
 
 def test_cancel_stops_the_real_encoder_at_its_next_block():
