@@ -22,6 +22,7 @@ from qtpy.QtWidgets import QWidget
 
 from napari_hrsam import _keys
 from napari_hrsam import _prompt_layers as layers_io
+from napari_hrsam._cancel import cancel_click
 from napari_hrsam._clicks import click_callback
 from napari_hrsam._controls import NEW_LABELS, build_controls, fill_layer_combo, select as _select
 from napari_hrsam._model_loader import EncodingCancelled, ModelSpec, ModelStore
@@ -410,23 +411,23 @@ class HRSAMWidget(SessionChoice, QWidget):
 
     def cancel(self):
         """The Cancel button. A propagation stops and keeps the slices it finished. A click's
-        segmentation is dropped at once: its mask is never shown and the click is taken back
-        (as undo would; if a later step exists instead, nothing more is computed until the next
-        change). The model's encoder stops at its next block; other work finishes unseen."""
+        segmentation is dropped at once and the click taken back, or zoom-in's closer look
+        dropped and the whole-slice mask kept (``_cancel``). The model's encoder stops at its
+        next block; other work finishes unseen."""
         if not self._runner.busy:
             return
         self._runner.abort()
         session, request = self._running or (None, None)
         if request is None or session is not self._session:
             return
-        retracted = session.discard(request)
-        if not retracted:
+        text = cancel_click(session, request)
+        if text is None:
             self._halted_generation = session.generation
+            text = "Cancelled: the mask is not up to date with the clicks; click again (or undo)."
         self._queued = None
         self._show_session_prompts()
         self._after_change()
-        self.status_label.setText("Cancelled: the click was taken back." if retracted else
-                                  "Cancelled: the mask is not up to date with the clicks; click again (or undo).")
+        self.status_label.setText(text)
 
     def undo(self):
         self._history("undo")

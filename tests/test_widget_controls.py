@@ -295,3 +295,33 @@ def test_cancel_stops_the_widgets_own_encoder_midway(make_napari_viewer, qtbot, 
     assert len(ran) == 1  # stopped before the second block: nothing more was computed
     assert len(widget.points_layer.data) == 0 and not widget.preview_layer.data.any()
     assert "ancel" in widget.status_label.text() and messages["error"] == []
+
+
+def test_cancel_during_zoom_ins_closer_look_keeps_the_whole_slice_mask(make_napari_viewer, qtbot, messages):
+    release, entered = threading.Event(), threading.Event()
+
+    class SlowSecondEmbedding(FakePredictor):
+        def embed(self, image, contrast_limits=None):
+            if self.embed_calls:  # the window around the object: slow
+                entered.set()
+                release.wait(timeout=30)
+            return super().embed(image, contrast_limits)
+
+    shape, centre = (700, 700), (350, 350)
+    viewer = make_napari_viewer()
+    viewer.add_image(disk(shape, centre, 15), name="small disk")
+    widget = dock(viewer, lambda spec, size: SlowSecondEmbedding(target_size=size))
+    assert widget.zoom_check.isChecked()
+    click(widget.points_layer, centre)
+    qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
+    whole = disk(shape, centre, 15) > 0
+    np.testing.assert_array_equal(widget.preview_layer.data > 0, whole)  # the first pass shows
+    widget.cancel()
+    release.set()
+    wait_idle(qtbot, widget)
+    assert "whole-slice mask" in widget.status_label.text()
+    assert len(widget.points_layer.data) == 1 and not widget.session.pending
+    np.testing.assert_array_equal(widget.preview_layer.data > 0, whole)
+    widget.commit()
+    np.testing.assert_array_equal(widget.labels_layer.data == 1, whole)
+    assert messages["error"] == []
