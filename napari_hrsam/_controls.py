@@ -67,7 +67,7 @@ def build_controls(widget) -> None:
     widget.backward_button = _button("◀ Backward ([)", widget.propagate_backward)
     widget.forward_button = _button("Forward (]) ▶", widget.propagate_forward)
     widget.both_button = _button("Both ways", lambda: widget.propagate("both"))
-    widget.cancel_button = _button("Cancel", widget._runner.cancel)
+    widget.cancel_button = _button("Cancel", widget.cancel)
     propagate = QGridLayout()
     propagate.addWidget(QLabel("Propagate, at most"), 0, 0)
     propagate.addWidget(widget.range_spin, 0, 1, 1, 2)
@@ -101,10 +101,10 @@ def build_controls(widget) -> None:
     layout.addStretch(1)
 
     widget.image_combo.currentIndexChanged.connect(widget._on_image_chosen)
-    widget.labels_combo.currentIndexChanged.connect(widget._drop_session)
+    widget.labels_combo.currentIndexChanged.connect(widget._on_labels_chosen)
     for combo in (widget.model_combo, widget.device_combo, widget.size_combo):
-        combo.currentIndexChanged.connect(widget._drop_session)
-    widget.checkpoint_edit.editingFinished.connect(widget._drop_session)
+        combo.currentIndexChanged.connect(widget._on_model_changed)
+    widget.checkpoint_edit.editingFinished.connect(widget._on_model_changed)
     widget.negative_check.toggled.connect(widget._on_polarity_changed)
     for check in (widget.pieces_check, widget.zoom_check):
         check.toggled.connect(widget._on_option_changed)
@@ -114,7 +114,7 @@ def _choose_checkpoint(widget) -> None:
     path, _ = QFileDialog.getOpenFileName(widget, "HRSAM checkpoint", "", "Checkpoints (*.pth *.pt *.safetensors)")
     if path:
         widget.checkpoint_edit.setText(path)
-        widget._drop_session()
+        widget._on_model_changed()
 
 
 def _button(text, slot) -> QPushButton:

@@ -3,10 +3,14 @@
 Building a model imports torch and reads weights (seconds). The widget must create its
 session at once on the main thread, so it gets a ``LazyPredictor`` whose heavy parts are
 built on the first ``embed``/``predict`` call, which happens in the worker thread.
+Its encoder can be stopped between blocks (``should_cancel``), so the widget's Cancel
+does not have to wait for a 4096 px encoding to end.
 """
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
+from typing import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +69,33 @@ class ModelSpec:
         return build_model(self.name, pretrained=kind == "bundled", checkpoint=str(path) if kind == "checkpoint" else None)
 
 
+class EncodingCancelled(Exception):
+    """The encoder stopped early because ``LazyPredictor.should_cancel()`` returned True."""
+
+
+@contextmanager
+def stopped_when(model, should_cancel: Callable[[], bool] | None):
+    """While inside, every block of ``model``'s encoder first calls ``should_cancel()`` and
+    raises EncodingCancelled if it returns True (one Python call per block, nothing else
+    changes). The hooks are gone on exit; only one thread may use ``model`` meanwhile."""
+    if should_cancel is None:
+        yield
+        return
+    import torch
+
+    def check(_module, _inputs):
+        if should_cancel():
+            raise EncodingCancelled("the encoding was cancelled")
+
+    handles = [block.register_forward_pre_hook(check) for blocks in model.backbone.children()
+               if isinstance(blocks, torch.nn.ModuleList) for block in blocks]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 class ModelStore:
     """Built models by spec, shared by the predictors of every target size (thread-safe)."""
 
@@ -88,6 +119,8 @@ class LazyPredictor:
     ``model`` stays None until then, so code that only inspects the predictor (the session
     reads ``target_size`` and ``model`` when it is created) never triggers the build.
     ``clicked_pieces_only`` may be changed at any time; the next ``predict`` follows it.
+    ``should_cancel`` (None or a thread-safe callable) is asked before every encoder block;
+    when it returns True, ``embed`` raises EncodingCancelled (nothing is cached).
     """
 
     def __init__(self, store: ModelStore, spec: ModelSpec, target_size: int):
@@ -97,6 +130,7 @@ class LazyPredictor:
         self.spec = spec
         self.target_size = int(target_size)
         self.clicked_pieces_only = True
+        self.should_cancel: Callable[[], bool] | None = None
         self._predictor = None
         self._lock = threading.Lock()
 
@@ -118,7 +152,9 @@ class LazyPredictor:
             return self._predictor
 
     def embed(self, image, contrast_limits=None):
-        return self._real().embed(image, contrast_limits=contrast_limits)
+        real = self._real()
+        with stopped_when(real.model, self.should_cancel):
+            return real.embed(image, contrast_limits=contrast_limits)
 
     def set_embedding(self, embedding):
         self._real().set_embedding(embedding)

@@ -18,6 +18,9 @@ PREVIEW_NAME = "HRSAM preview"
 POSITIVE_COLOR = "lime"
 NEGATIVE_COLOR = "red"
 PREVIEW_COLOR = "cyan"  # unlike any committed label colour from the default map, mostly
+# a marker's size on screen, (min, max) pixels whatever the zoom: never hiding a cell
+# and its mask when zoomed in on a huge image, still visible when zoomed out
+MARKER_SCREEN_PIXELS = (6, 14)
 
 
 def placement(image_layer) -> dict:
@@ -39,7 +42,7 @@ def spatial_shape(image_layer) -> tuple[int, ...]:
 def add_helper_layers(viewer, image_layer) -> tuple:
     """(points, box, preview) layers on the image's grid; the prompts layer on top, in
     pan/zoom mode so the widget's mouse callback (not napari's add mode) turns clicks into
-    points."""
+    points. Markers are 1.5% of the image wide, but 6 to 14 screen pixels whatever the zoom."""
     shape = spatial_shape(image_layer)
     ndim, place = len(shape), placement(image_layer)
     size = max(3.0, 0.015 * max(shape[-2:]))
@@ -49,7 +52,8 @@ def add_helper_layers(viewer, image_layer) -> tuple:
     box = viewer.add_shapes(ndim=ndim, name=BOX_NAME, edge_color="yellow", face_color="transparent",
                             edge_width=max(1.0, size / 4), **place)
     points = viewer.add_points(np.empty((0, ndim)), ndim=ndim, name=POINTS_NAME, size=size,
-                               features={"label": np.empty(0, int)}, border_color="black", **place)
+                               features={"label": np.empty(0, int)}, border_color="black",
+                               canvas_size_limits=MARKER_SCREEN_PIXELS, **place)
     points.mode = "pan_zoom"
     points.cursor = "crosshair"
     return points, box, preview

@@ -22,19 +22,21 @@ from qtpy.QtWidgets import QWidget
 
 from napari_hrsam import _keys
 from napari_hrsam import _prompt_layers as layers_io
+from napari_hrsam._cancel import cancel_click
+from napari_hrsam._clicks import click_callback
 from napari_hrsam._controls import NEW_LABELS, build_controls, fill_layer_combo, select as _select
-from napari_hrsam._model_loader import ModelSpec, ModelStore
+from napari_hrsam._model_loader import EncodingCancelled, ModelSpec, ModelStore
+from napari_hrsam._session_shelf import SessionShelf
+from napari_hrsam._widget_sessions import SessionChoice
 from napari_hrsam._worker import TaskRunner
 from napari_hrsam.embedding_cache import EmbeddingCache
 from napari_hrsam.session import Session
 from napari_hrsam.state import PropagationRequest
 
-DRAG_PIXELS = 5  # a press-release that moves further than this is a pan, not a click
 USER_ERRORS = (ValueError, FileNotFoundError)
-GEOMETRY_KEYS = ("spacing", "origin", "direction")
 
 
-class HRSAMWidget(QWidget):
+class HRSAMWidget(SessionChoice, QWidget):
     """Click-to-segment with HRSAM. See ``_keys.KEY_BINDINGS`` for the shortcuts.
 
     ``predictor_factory(spec, target_size)`` makes the predictor for a new session; the
@@ -52,11 +54,14 @@ class HRSAMWidget(QWidget):
         self._cache = EmbeddingCache()
         self._session: Session | None = None
         self._session_config = None
+        self._predictor_config = None  # (model spec, target size) of the session's predictor
+        self._shelf = SessionShelf()  # the sessions of the other labels layers
         self._labels_layer: Labels | None = None
         self._image_layer: Image | None = None
         self._points = self._boxes = self._preview = self._painter = None
         self._syncing = False  # True while the widget itself rewrites the prompt layers
         self._queued: str | None = None  # "commit" waiting for a running prediction
+        self._running = None  # (session, request) of the click computation in the worker
         self._halted_generation = None  # a failed request that could not be retracted
         self._described: set = set()
         self._runner = TaskRunner(self)
@@ -70,11 +75,15 @@ class HRSAMWidget(QWidget):
         for emitter, slot in connections:
             emitter.connect(slot)
         uninstall_keys = _keys.install(self.viewer, self)
-        runner = self._runner
+        runner, drag_callbacks = self._runner, self.viewer.mouse_drag_callbacks
+        elsewhere = click_callback(self._on_click_elsewhere, lambda _viewer: self._click_is_elsewhere())
+        drag_callbacks.append(elsewhere)
 
         def shutdown(*_):
-            runner.cancel()
+            runner.abort()
             uninstall_keys()
+            if elsewhere in drag_callbacks:
+                drag_callbacks.remove(elsewhere)
             for emitter, slot in connections:
                 emitter.disconnect(slot)
             connections.clear()
@@ -156,6 +165,7 @@ class HRSAMWidget(QWidget):
             self._image_layer.events.contrast_limits.disconnect(self._on_contrast_changed)
         self._image_layer = image
         self._drop_session()
+        self._shelf.clear()
         self._remove_helpers()
         self._labels_layer = None  # another image gets its own labels
         chosen = self.labels_combo.currentData()
@@ -171,7 +181,7 @@ class HRSAMWidget(QWidget):
         with self._quiet():
             self._points, self._boxes, self._preview = layers_io.add_helper_layers(self.viewer, image)
         self._painter = layers_io.PreviewPainter(self._preview)
-        self._points.mouse_drag_callbacks.append(self._on_mouse_press)
+        self._points.mouse_drag_callbacks.append(click_callback(self._on_click, lambda layer: layer.mode == "pan_zoom"))
         self._points.events.data.connect(self._on_prompt_layer_changed)
         self._boxes.events.data.connect(self._on_prompt_layer_changed)
         self._on_polarity_changed(self.negative_check.isChecked())
@@ -194,118 +204,26 @@ class HRSAMWidget(QWidget):
         finally:
             self._syncing = False
 
-    # ------------------------------------------------------------------ session
-    def _drop_session(self, *_):
-        """Forget the session (settings changed); committed labels stay in their layer."""
-        self._runner.cancel()
-        self._session = None
-        self._session_config = None
-        self._queued = None
-        if self._points is not None:
-            with self._quiet():
-                layers_io.show_points(self._points, np.empty((0, self._points.ndim)), [])
-                layers_io.show_boxes(self._boxes, [])
-        if self._painter is not None:
-            self._painter.clear()
-        self._update_buttons()
-
-    def _current_slice(self, image) -> tuple[tuple[int, int], list[int]]:
-        """(displayed image axes, index on every image axis) of what the viewer shows."""
-        dims = self.viewer.dims
-        if dims.ndisplay != 2:
-            raise ValueError("Switch to the 2-D view (Ctrl+Y) to prompt on a slice.")
-        offset = dims.ndim - image.ndim
-        axes = tuple(int(a) - offset for a in dims.order[-2:])
-        if min(axes) < 0:
-            raise ValueError(f"The viewer shows axes that '{image.name}' does not have; reset the axis order.")
-        position = [int(round(float(v))) for v in image.world_to_data(dims.point)]
-        shape = layers_io.spatial_shape(image)
-        if any(not 0 <= p < n for a, (p, n) in enumerate(zip(position, shape)) if a not in axes):
-            raise ValueError(f"The current slice lies outside '{image.name}'; move the slider onto the image.")
-        return axes, position
-
-    def _ensure_session(self) -> tuple[Session, bool]:
-        """The session for the current choices, made anew when they changed; (session, new)."""
-        image = self.image_layer
-        if image is None:
-            raise ValueError("No image layer: open an image first (File > Open, or File > Open Sample > napari-hrsam).")
-        axes, position = self._current_slice(image)
-        chosen = self.labels_combo.currentData()
-        labels = chosen if chosen in self.viewer.layers else None
-        if labels is None and self._labels_layer is not None and self._labels_layer not in self.viewer.layers:
-            labels = self._labels_layer  # the output layer was deleted: keep it, commit brings it back
-        shape = layers_io.spatial_shape(image)
-        if labels is not None and tuple(labels.data.shape) != shape:
-            raise ValueError(
-                f"The labels layer '{labels.name}' has shape {tuple(labels.data.shape)} but the image "
-                f"'{image.name}' has shape {shape}; choose '{NEW_LABELS}' or a labels layer of that shape."
-            )
-        if labels is not None and labels.multiscale:
-            raise ValueError(f"The labels layer '{labels.name}' is multiscale; choose '{NEW_LABELS}'.")
-        config = (id(image), id(image.data), None if labels is None else id(labels.data),
-                  self.model_spec, self.target_size)
-        if self._session is not None and config == self._session_config:
-            self._session.set_slice(position, axes)
-            return self._session, False
-        predictor = self.predictor_factory(self.model_spec, self.target_size)
-        predictor.clicked_pieces_only = self.pieces_check.isChecked()
-        data = image.data[0] if image.multiscale else image.data
-        labels_data = labels.data if labels is not None else np.zeros(shape, np.uint16)
-        session = Session(data, predictor, labels=labels_data, rgb=image.rgb, displayed_axes=axes,
-                          position=position, contrast_limits=self._contrast_of(image), cache=self._cache,
-                          zoom_in=self.zoom_check.isChecked())
-        if labels is None:  # only now, so a failed start adds nothing
-            metadata = {k: image.metadata[k] for k in GEOMETRY_KEYS if k in image.metadata}
-            with self._quiet():
-                labels = self.viewer.add_labels(labels_data, name=f"{image.name} labels", metadata=metadata,
-                                                **layers_io.placement(image))
-            if self._preview is not None:  # below the preview and prompts, above the image
-                self.viewer.layers.move(self.viewer.layers.index(labels), self.viewer.layers.index(self._preview))
-            self._refresh_layer_choices()
-            _select(self.labels_combo, labels)
-            config = config[:2] + (id(labels.data),) + config[3:]
-            if self._points is not None:
-                self.viewer.layers.selection.active = self._points
-        self._session, self._session_config, self._labels_layer = session, config, labels
-        self._halted_generation = None
-        return session, True
-
-    @staticmethod
-    def _contrast_of(image):
-        return None if image.rgb else tuple(float(v) for v in image.contrast_limits)
-
-    def _on_contrast_changed(self, _event=None):
-        if self._session is not None and self._image_layer is not None:
-            self._session.set_contrast_limits(self._contrast_of(self._image_layer))
-
-    def _on_slice_changed(self, _event=None):
-        if self._session is None or self.image_layer is None:
-            return
-        try:
-            axes, position = self._current_slice(self.image_layer)
-            self._session.set_slice(position, axes)
-        except ValueError:
-            return  # 3-D view or a slider off the image: nothing to follow
-        self._update_status()
-        self._update_buttons()
-
     # ------------------------------------------------------------------ prompts
-    def _on_mouse_press(self, layer, event):
-        """Mouse callback on the prompts layer: a click (not a drag) adds a point; the right
-        button, or the negative toggle, makes it negative. In napari's own add mode the
-        layer adds points itself (with the toggle's polarity)."""
-        if layer.mode != "pan_zoom" or event.type != "mouse_press":
-            return
-        start = np.asarray(event.pos, dtype=float)
-        dragged = False
-        yield
-        while event.type == "mouse_move":
-            dragged = dragged or np.linalg.norm(np.asarray(event.pos, dtype=float) - start) > DRAG_PIXELS
-            yield
-        if dragged:
-            return
+    def _on_click(self, event):
+        """A click on the prompts layer in pan/zoom mode adds a point; the right button, or
+        the negative toggle, makes it negative. (In napari's own add mode the layer adds
+        points itself, with the toggle's polarity.)"""
         negative = event.button == 2 or self.negative_check.isChecked()
         self.add_point_at(event.position, positive=not negative)
+
+    def _click_is_elsewhere(self) -> bool:
+        """A click napari gives to another layer than the prompts layer, which does nothing
+        there (that layer is in pan/zoom mode, or none is selected)."""
+        active = self.viewer.layers.selection.active
+        return self._points is not None and active is not self._points and getattr(active, "mode", "pan_zoom") == "pan_zoom"
+
+    def _on_click_elsewhere(self, _event):
+        active = self.viewer.layers.selection.active
+        selected = f"'{active.name}' is selected" if active is not None else "no layer is selected"
+        text = f"To add a point, select the '{layers_io.POINTS_NAME}' layer ({selected})."
+        show_info(f"HRSAM: {text}")
+        self.status_label.setText(text)
 
     def add_point_at(self, world_position, positive: bool = True) -> bool:
         """Add a prompt point at a viewer (world) position; False with a message if unusable."""
@@ -402,12 +320,14 @@ class HRSAMWidget(QWidget):
                 self.commit()
             return
         self.status_label.setText("Segmenting… (the first click on a slice computes its embedding)")
+        self._running = (session, request)
         self._runner.run(lambda: session.compute(request),
                          lambda prediction: self._on_prediction(session, prediction),
-                         lambda err: self._on_task_error(session, request, err))
+                         lambda err: self._on_task_error(session, request, err), interruptible=True)
 
     def _on_prediction(self, session, prediction):
-        if session is self._session and session.apply(prediction):
+        # an aborted task's answer (Cancel, another model or session) is never shown
+        if not self._runner.aborted() and session is self._session and session.apply(prediction):
             self._describe_model(session)
             if session.warning and not session.pending:  # no contrast: the mask is left empty
                 show_warning(f"HRSAM: {session.warning}")
@@ -416,6 +336,9 @@ class HRSAMWidget(QWidget):
             self._schedule()
 
     def _on_task_error(self, session, request, err):
+        if isinstance(err, EncodingCancelled) or self._runner.aborted():  # Cancel dealt with it
+            self._schedule()
+            return
         message = str(err) if isinstance(err, USER_ERRORS) else f"{type(err).__name__}: {err}"
         show_error(f"HRSAM: {message}")
         if session is self._session:
@@ -456,6 +379,9 @@ class HRSAMWidget(QWidget):
         if session is None or session.object.empty:
             show_info("HRSAM: nothing to commit; click on an object first.")
             return
+        if session.pending and self._halted_generation == session.generation:
+            show_info("HRSAM: the last segmentation was cancelled or failed; click again (or undo) first.")
+            return
         if self._runner.busy or session.pending:
             self._queued = "commit"
             self.status_label.setText("Will commit when the segmentation finishes…")
@@ -465,28 +391,17 @@ class HRSAMWidget(QWidget):
         try:
             label_id = session.commit()
         except USER_ERRORS as err:
-            show_error(f"HRSAM: {err}")
+            message = str(err)
+            if "overwrite" in message:  # the Python API's way out; the widget never overwrites
+                message = (f"nothing to commit: every pixel of the object already has a label in "
+                           f"'{self._labels_layer.name}'. Erase those labels there first (eraser tool), "
+                           "or choose another labels layer.")
+            show_error(f"HRSAM: {message}")
             return
         self._labels_layer.refresh()
         self._show_session_prompts()
         self._after_change()
         self.status_label.setText(f"Committed object {label_id} to '{self._labels_layer.name}'.")
-
-    def _labels_layer_ready(self) -> bool:
-        """The session's labels array must still be what the labels layer shows."""
-        layer = self._labels_layer
-        if layer is not None and layer not in self.viewer.layers:
-            # The user deleted the layer: bring it back rather than paint into nothing.
-            with self._quiet():
-                self.viewer.add_layer(layer)
-            _select(self.labels_combo, layer)
-            show_info(f"HRSAM: restored the labels layer '{layer.name}' (it holds the committed objects); "
-                      "to start with empty labels choose another labels layer.")
-        if layer is None or layer.data is not self._session.labels:
-            show_error("HRSAM: the labels layer's data was replaced; prompt the object again.")
-            self._drop_session()
-            return False
-        return True
 
     def next_object(self):
         """Commit the object if it has a mask, else forget its prompts; then start a new one."""
@@ -495,6 +410,26 @@ class HRSAMWidget(QWidget):
             self.commit()
         elif session is not None and not session.object.empty:
             self.reset()
+
+    def cancel(self):
+        """The Cancel button. A propagation stops and keeps the slices it finished. A click's
+        segmentation is dropped at once and the click taken back, or zoom-in's closer look
+        dropped and the whole-slice mask kept (``_cancel``). The model's encoder stops at its
+        next block; other work finishes unseen."""
+        if not self._runner.busy:
+            return
+        self._runner.abort()
+        session, request = self._running or (None, None)
+        if request is None or session is not self._session:
+            return
+        text = cancel_click(session, request)
+        if text is None:
+            self._halted_generation = session.generation
+            text = "Cancelled: the mask is not up to date with the clicks; click again (or undo)."
+        self._queued = None
+        self._show_session_prompts()
+        self._after_change()
+        self.status_label.setText(text)
 
     def undo(self):
         self._history("undo")
@@ -546,18 +481,21 @@ class HRSAMWidget(QWidget):
         except USER_ERRORS as err:
             show_error(f"HRSAM: {err}")
             return
-        runner = self._runner
+        runner, self._running = self._runner, None
         self.status_label.setText(f"Propagating {direction}…")
         runner.run(lambda: session.compute_propagation(request, runner.report, runner.cancelled),
                    lambda result: self._on_propagated(session, result),
                    lambda err: self._on_task_error(session, request, err))
 
     def _on_propagated(self, session, result):
-        if session is not self._session or not session.apply(result):
+        reasons = ", ".join(f"{'forward' if d > 0 else 'backward'}: {why}" for d, why in result.stop_reasons.items())
+        if session is not self._session or result.generation != session.generation:
             self.status_label.setText("Propagation dropped: the object changed meanwhile.")
+        elif not result.slices:
+            self.status_label.setText(f"Propagation found nothing to add: stopped {reasons}.")
+        if session is not self._session or not session.apply(result):
             self._schedule()
             return
-        reasons = ", ".join(f"{'forward' if d > 0 else 'backward'}: {why}" for d, why in result.stop_reasons.items())
         note = " (cancelled)" if result.cancelled else ""
         self._after_change()
         self.status_label.setText(f"Propagated to {len(result.slices)} slices{note}. Stopped {reasons}.")

@@ -4,6 +4,13 @@ The session allows its heavy methods in ONE worker thread at a time, so the widg
 runs two tasks at once: it asks ``busy`` and starts the next task when the last one ends.
 Exceptions never escape into napari's handler: they come back as an answer, so the widget
 can turn them into a notification and restore the state.
+
+Two ways to stop a task: ``cancel()`` asks a long task to stop at its next check and keep
+what it finished (a propagation; also used when a task's answer became stale);
+``abort()`` is the user's Cancel: it cancels too and marks the task aborted (``aborted()``
+stays True while ``on_done``/``on_error`` run, so they can tell a Cancel from a stale
+answer), and an ``interruptible`` task's encoder stops at its next block
+(``_model_loader.LazyPredictor.should_cancel``).
 """
 from __future__ import annotations
 
@@ -23,19 +30,24 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self._worker = None
         self.cancel_event = threading.Event()
+        self.abort_event = threading.Event()
+        self._interruptible = False
 
     @property
     def busy(self) -> bool:
         return self._worker is not None
 
     def run(self, task: Callable[[], object], on_done: Callable[[object], None],
-            on_error: Callable[[BaseException], None]) -> None:
-        """Start ``task()`` in a worker thread; then ``on_done(result)`` or ``on_error(exc)``."""
+            on_error: Callable[[BaseException], None], interruptible: bool = False) -> None:
+        """Start ``task()`` in a worker thread; then ``on_done(result)`` or ``on_error(exc)``.
+        ``interruptible``: ``abort()`` may break the task off midway (see ``interrupted``)."""
         from napari.qt.threading import create_worker
 
         if self._worker is not None:
             raise RuntimeError("a task is already running")
         self.cancel_event.clear()
+        self.abort_event.clear()
+        self._interruptible = bool(interruptible)
 
         def guarded():
             try:
@@ -67,3 +79,15 @@ class TaskRunner(QObject):
 
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()
+
+    def abort(self) -> None:
+        self.abort_event.set()
+        self.cancel_event.set()
+
+    def aborted(self) -> bool:
+        return self.abort_event.is_set()
+
+    def interrupted(self) -> bool:
+        """Thread-safe: True once an interruptible task is aborted (its work may stop anywhere,
+        so a task that keeps partial results, like a propagation, is not interruptible)."""
+        return self._interruptible and self.abort_event.is_set()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -184,6 +184,21 @@ class History:
         step = self._undone.pop()
         self._done.append(step)
         return step
+
+    def map_steps(self, change: Callable[[Step], Step]) -> None:
+        """Replace every step (done, undone, and the tail ``retract`` would give back) by
+        ``change(step)``, keeping their order."""
+        new = {}
+
+        def mapped(step: Step) -> Step:
+            if id(step) not in new:
+                new[id(step)] = change(step)
+            return new[id(step)]
+
+        self._done = [mapped(s) for s in self._done]
+        self._undone = [mapped(s) for s in self._undone]
+        step, tail = self._dropped
+        self._dropped = (None if step is None else mapped(step), [mapped(s) for s in tail])
 
     def retract(self, step: Step) -> bool:
         """Remove ``step`` if it is the latest one and nothing was undone since, giving

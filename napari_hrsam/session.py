@@ -41,6 +41,7 @@ from . import propagation
 from .embedding_cache import EmbeddingCache
 from .history import History, LabelDiff, Step, checked_labels, erase, max_label, paint
 from .inference import NoContrastWarning, SliceEngine
+from .predictor_switch import unpredicted, unpredicted_step
 from .prompt_checks import checked_box, checked_point
 from .propagation_rules import PropagationRules
 from .result_memo import ResultMemo
@@ -106,6 +107,7 @@ class Session:
         self._objects: MappingProxyType = MappingProxyType({})
         self._history = History()
         self._generation = 0
+        self._switched = 0  # generation of the last set_predictor: older answers are dropped
         self._results = ResultMemo()  # so redo and repeated prompts need no model run
 
     # ----------------------------------------------------------------- read-only state
@@ -240,6 +242,20 @@ class Session:
         """Change the intensity window used for new embeddings (None = percentiles)."""
         self._engine.contrast_limits = normalise_limits(contrast_limits,
                                                         self._layout.n_channels)
+
+    def set_predictor(self, predictor) -> None:
+        """Segment with ``predictor`` (other model, weights or target size) from now on.
+        Prompts, labels and the whole undo history stay; every mask of the object and of
+        the states undo/redo return to is predicted again (``predictor_switch``); answers
+        computed before are dropped by ``apply``. Not an undo step."""
+        old = self._engine
+        self._engine = SliceEngine(old.layout, predictor, old.cache, old.data_key, old.channels,
+                                   old.contrast_limits, old.zoom_in)
+        self._results.clear()
+        self._history.map_steps(unpredicted_step)
+        self._object = unpredicted(self._object)
+        self._generation += 1
+        self._switched = self._generation
 
     # ----------------------------------------------------------------- prompts (undoable)
     def add_point(self, row_col: Sequence[float], positive: bool = True,
@@ -401,13 +417,14 @@ class Session:
         already stale. Raises ValueError for unusable slices (NaN)."""
         if request is None or not self._wanted(request.key, request.prompts):
             return None
-        self._engine.embedding(request.key, request.region)  # the slow part, cached
+        engine = self._engine  # the same predictor throughout, even if set_predictor runs
+        engine.embedding(request.key, request.region)  # the slow part, cached
         if not self._wanted(request.key, request.prompts):  # the user moved on meanwhile
             return None
-        result = self._engine.predict(request.key, request.region, request.prompts,
-                                      request.mask_input)
+        result = engine.predict(request.key, request.region, request.prompts,
+                                request.mask_input)
         if request.mask_input is None:  # zoom-in's first click: the coarse mask shows meanwhile
-            result = self._engine.with_closer_look(request.key, request.prompts, result)
+            result = engine.with_closer_look(request.key, request.prompts, result)
         return Prediction(request.generation, request.key, request.prompts, result)
 
     def prepare_slice(self, key: SliceKey | None = None) -> bool:
@@ -425,7 +442,8 @@ class Session:
         None or stale (the prompts or the settings changed meanwhile: ask again)."""
         if isinstance(answer, PropagationResult):
             return self._apply_propagation(answer)
-        if answer is None or not self._wanted(answer.key, answer.prompts) \
+        if answer is None or answer.generation < self._switched \
+                or not self._wanted(answer.key, answer.prompts) \
                 or answer.result.settings != self._engine.settings:
             return False
         closer = answer.result.look_closer is not None  # zoom-in's second pass is due

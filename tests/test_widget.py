@@ -14,6 +14,7 @@ from _session_fakes import FakePredictor, disk
 from napari.utils.interactions import mouse_move_callbacks, mouse_press_callbacks, mouse_release_callbacks
 
 import napari_hrsam._widget as widget_module
+import napari_hrsam._widget_sessions as widget_sessions_module
 from qtpy.QtWidgets import QLabel
 from napari_hrsam import io
 
@@ -62,7 +63,9 @@ def messages(monkeypatch):
     """Notifications the widget shows, by kind."""
     seen = {"error": [], "info": [], "warning": []}
     for kind in seen:
-        monkeypatch.setattr(widget_module, f"show_{kind}", seen[kind].append)
+        for module in (widget_module, widget_sessions_module):
+            if hasattr(module, f"show_{kind}"):
+                monkeypatch.setattr(module, f"show_{kind}", seen[kind].append)
     return seen
 
 
