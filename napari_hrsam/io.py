@@ -80,12 +80,69 @@ def read_image(path) -> tuple[np.ndarray, dict]:
 def _read_with_sitk(path: Path) -> tuple[np.ndarray, dict]:
     import SimpleITK as sitk
 
+    if path_suffix(path) in (".nii", ".nii.gz"):
+        check_nifti_complete(path)  # SimpleITK fills a short NIfTI with zeros and says nothing
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as err:
         raise ValueError(f"Could not read '{path}' as a medical image; is the file complete? ({_first_line(err)})") from None
     modality = image.GetMetaData(_MODALITY_TAG).strip() if image.HasMetaDataKey(_MODALITY_TAG) else None
     return _to_numpy(image, modality or None, str(path))
+
+
+def check_nifti_complete(path) -> None:
+    """Raise ``ValueError("'<path>' is truncated or corrupt: ...")`` when a .nii/.nii.gz file
+    holds fewer bytes than its header promises, or its gzip stream is cut short or damaged.
+
+    SimpleITK reads such files without a word and fills the missing voxels with zeros. Only
+    single-file NIfTI-1/NIfTI-2 headers are sized; a file that is neither (or a .nii.gz that is
+    not gzip at all) is left to SimpleITK. A .nii.gz is decompressed once more for this check
+    (streamed, in 4 MiB pieces).
+    """
+    import gzip
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == b"\x1f\x8b"
+        if gzipped:
+            with gzip.open(path, "rb") as f:
+                header = f.read(540)
+                size = len(header)
+                while chunk := f.read(1 << 22):
+                    size += len(chunk)
+        else:
+            with open(path, "rb") as f:
+                header = f.read(540)
+            size = path.stat().st_size
+    except (OSError, EOFError) as err:  # gzip cut short (EOFError) or damaged (BadGzipFile)
+        raise ValueError(f"'{path}' is truncated or corrupt: {_first_line(err)}") from None
+    expected = _nifti_bytes(header)
+    if expected is not None and size < expected:
+        raise ValueError(f"'{path}' is truncated or corrupt: its header promises {expected} bytes, "
+                         f"the file holds {size}")
+
+
+def _nifti_bytes(header: bytes) -> int | None:
+    """Header plus voxel bytes a single-file NIfTI-1 or NIfTI-2 header promises; else None."""
+    import struct
+
+    for endian in "<>":
+        if len(header) >= 352 and struct.unpack(endian + "i", header[:4])[0] == 348 and header[344:347] == b"n+1":
+            dims = struct.unpack(endian + "8h", header[40:56])
+            bitpix = struct.unpack(endian + "h", header[72:74])[0]
+            offset = struct.unpack(endian + "f", header[108:112])[0]
+        elif len(header) >= 540 and struct.unpack(endian + "i", header[:4])[0] == 540 and header[4:7] == b"n+2":
+            bitpix = struct.unpack(endian + "h", header[14:16])[0]
+            dims = struct.unpack(endian + "8q", header[16:80])
+            offset = struct.unpack(endian + "q", header[168:176])[0]
+        else:
+            continue
+        extent = dims[1:dims[0] + 1] if 1 <= dims[0] <= 7 else ()
+        if not extent or min(extent) < 0 or bitpix <= 0:
+            return None
+        return int(offset) + int(np.prod(extent, dtype=np.int64)) * bitpix // 8
+    return None
 
 
 def _read_dicom_folder(folder: Path, containing: Path | None = None) -> tuple[np.ndarray, dict]:

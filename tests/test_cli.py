@@ -259,6 +259,18 @@ def test_error_unreadable_format(micro, capsys, tmp_path, name, content):
     assert name in err
 
 
+def test_error_truncated_volume(micro, capsys, tmp_path):
+    from napari_hrsam._sample_data import DATA
+
+    data = (DATA / "colin27_t1_2mm.nii.gz").read_bytes()
+    (tmp_path / "head.nii.gz").write_bytes(data[: len(data) // 2])
+    code, _, err = run(capsys, "segment", tmp_path / "head.nii.gz", "--slice", "0:40", "--point",
+                       "30,40", "--out", tmp_path / "m.nii.gz")
+    assert_one_error_line(code, err)
+    assert "head.nii.gz' is truncated or corrupt" in err
+    assert not (tmp_path / "m.nii.gz").exists()
+
+
 @pytest.mark.parametrize("prompt", [["--point", "80,10"], ["--point", "10,-3"],
                                     ["--box", "10,10,90,20"]])
 def test_error_prompt_outside_the_image(micro, capsys, tmp_path, image_2d, prompt):

@@ -499,6 +499,18 @@ def test_numpy_nifti_reader_refuses_what_is_not_nifti(tmp_path):
         read_nifti_voxels(tmp_path / "short.nii.gz")
 
 
+def test_truncated_brain_volume_is_an_error_with_or_without_simpleitk(tmp_path, monkeypatch):
+    write_fake_data(tmp_path)
+    path = datasets._brain_file(tmp_path, "ch2.nii.gz")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="ch2.nii.gz"):
+        datasets._read_nifti(path)
+    monkeypatch.setitem(sys.modules, "SimpleITK", None)
+    with pytest.raises(ValueError, match="ch2.nii.gz"):
+        datasets._read_nifti(path)
+
+
 def test_brain_split_loads_the_same_without_simpleitk(tmp_path, monkeypatch):
     write_fake_data(tmp_path)
     with_sitk = datasets.load_instances("brain", "train", tmp_path, max_instances=None)

@@ -181,6 +181,26 @@ def test_reading_bad_inputs_gives_clear_errors(tmp_path):
         io.read_image(tmp_path / "notes.txt")
 
 
+def truncated_copy(source, target, fraction=0.5):
+    data = source.read_bytes()
+    target.write_bytes(data[: int(len(data) * fraction)])
+    return target
+
+
+def test_truncated_nifti_is_an_error_not_a_volume_padded_with_zeros(tmp_path):
+    from napari_hrsam._sample_data import DATA
+
+    short = truncated_copy(DATA / "colin27_t1_2mm.nii.gz", tmp_path / "head.nii.gz")
+    with pytest.raises(ValueError, match=r"head\.nii\.gz' is truncated or corrupt") as err:
+        io.read_image(short)
+    assert len(str(err.value).splitlines()) == 1
+    plain = tmp_path / "whole.nii"
+    sitk.WriteImage(sitk.ReadImage(str(DATA / "colin27_t1_2mm.nii.gz")), str(plain))
+    with pytest.raises(ValueError, match=r"short\.nii' is truncated or corrupt: its header promises"):
+        io.read_image(truncated_copy(plain, tmp_path / "short.nii", 0.9))
+    assert io.read_image(plain)[0].shape == (81, 96, 78)  # the whole file still reads
+
+
 def test_writing_bad_labels_raises_and_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match="integers"):
         io.write_labels(tmp_path / "a.nii.gz", np.zeros((3, 4, 5), np.float32))

@@ -58,6 +58,16 @@ def test_reader_gives_ct_a_soft_tissue_window(tmp_path):
     assert kwargs["contrast_limits"] == io.SOFT_TISSUE_WINDOW
 
 
+def test_reader_refuses_a_truncated_nifti_with_one_clear_line(tmp_path):
+    whole = write_volume(tmp_path / "whole.nii.gz", np.random.default_rng(3).integers(0, 999, (20, 30, 40)).astype(np.int16))
+    short = tmp_path / "short.nii.gz"
+    short.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    reader = napari_get_reader(str(short))
+    with pytest.raises(ValueError, match=r"short\.nii\.gz' is truncated or corrupt") as err:
+        reader(str(short))
+    assert len(str(err.value).splitlines()) == 1
+
+
 def test_writer_keeps_the_layer_geometry(tmp_path):
     labels = np.random.default_rng(0).integers(0, 3, (3, 4, 5)).astype(np.uint8)
     attributes = {"scale": (3.0, 0.7, 0.5), "translate": (-20.0, 2.0, 1.0), "metadata": {"direction": DIRECTION}}

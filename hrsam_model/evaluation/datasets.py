@@ -208,13 +208,18 @@ def _brain_file(root: Path, name: str) -> Path:
 
 
 def _read_nifti(path: Path) -> np.ndarray:
-    """The volume as a (z, y, x) array on the file's voxel grid (no reorientation)."""
+    """The volume as a (z, y, x) array on the file's voxel grid (no reorientation).
+
+    A truncated or damaged file is a ValueError naming it: the numpy reader checks every file
+    first, since SimpleITK pads a short NIfTI with zeros without a word.
+    """
+    from .nifti import read_nifti_voxels
+
+    voxels = read_nifti_voxels(path)
     try:
         import SimpleITK as sitk
     except ImportError:  # e.g. a lent GPU machine with no package index: the same voxels by numpy
-        from .nifti import read_nifti_voxels
-
-        return read_nifti_voxels(path)
+        return voxels
     return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
 
 
