@@ -121,6 +121,7 @@ def run_segment(args) -> int:
     rows, cols = spatial[axes[0]], spatial[axes[1]]
     points, labels, box = _prompts_on_slice(args, rows, cols)
     kind = _output_kind(args.out, args.image, len(spatial))
+    io.check_writable(args.out)  # before the model's work, not after it
     if args.propagate and len(spatial) == 2:
         raise ValueError("--propagate needs a volume; IMAGE is a 2-D image")
 
@@ -276,6 +277,7 @@ def run_embed(args) -> int:
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"'{out}' already exists; choose another --out or pass "
                               "--overwrite")
+    io.check_writable(out)
     first = io.read_image(sources[0])  # unreadable input fails before the model loads
     args.target_size = args.target_size or 1024
     loaded = load_model(args)

@@ -286,12 +286,39 @@ def geometry_for(ndim: int, metadata: dict | None = None, scale=None, translate=
     return {"spacing": spacing, "origin": origin, "direction": direction}
 
 
+def check_writable(path) -> None:
+    """Raise a one-line error now when ``path`` cannot be written, so no work is done for nothing.
+
+    NotADirectoryError: a folder on the way is a file. PermissionError: the file is read-only,
+    or the nearest existing folder (where missing folders would be made) takes no new files.
+    Creates nothing that stays: the folder is probed with a temporary file, removed at once.
+    """
+    import tempfile
+
+    path = Path(path).absolute()
+    folder = path if path.is_dir() else path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NotADirectoryError(f"Cannot write '{path}': '{folder}' is a file, not a folder.")
+    if path.is_file() and not os.access(path, os.W_OK):
+        raise PermissionError(f"Cannot write '{path}': the file is read-only.")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise PermissionError(f"Cannot write '{path}': no permission to write in '{folder}' "
+                              f"({err.strerror or type(err).__name__}).") from None
+
+
 def write_labels(path, labels, metadata: dict | None = None, scale=None, translate=None) -> list[str]:
     """Write a labels array as NIfTI, NRRD or MetaImage with its geometry; returns the paths written.
 
-    A path without a file suffix (a folder) writes a DICOM series, one file per slice.
+    A path without a file suffix (a folder) writes a DICOM series, one file per slice. A path
+    that cannot be written is refused (``check_writable``) before anything else is done.
     """
     path = Path(path)
+    check_writable(path)
     labels = _label_array(labels)
     geometry = geometry_for(labels.ndim, metadata, scale, translate)
     suffix = path_suffix(path)
@@ -339,6 +366,7 @@ def write_dicom_series(folder, array, metadata: dict | None = None, modality: st
     import SimpleITK as sitk
 
     folder = Path(folder)
+    check_writable(folder)
     array = np.asarray(array)
     if array.ndim == 2:
         array = array[None]

@@ -271,6 +271,27 @@ def test_error_truncated_volume(micro, capsys, tmp_path):
     assert not (tmp_path / "m.nii.gz").exists()
 
 
+def test_error_unwritable_out_is_reported_before_the_model_runs(monkeypatch, capsys, tmp_path,
+                                                                 unwritable_folder):
+    built = []
+    monkeypatch.setattr(cli_model, "build_model", lambda *a, **k: built.append(a) or micro_model(*a, **k))
+    source = tmp_path / "vol.nii.gz"
+    write_volume(source)
+    code, _, err = run(capsys, "segment", source, "--slice", "0:2", "--point", "40,30",
+                       "--propagate", "--out", unwritable_folder / "o.nii.gz")
+    assert_one_error_line(code, err)
+    assert "no permission to write in" in err
+    image = tmp_path / "img.tif"
+    tifffile.imwrite(image, disk_image())
+    (tmp_path / "file.tif").write_bytes(b"x")
+    code, _, err = run(capsys, "segment", image, "--point", "40,30", "--out", tmp_path / "file.tif" / "x.tif")
+    assert_one_error_line(code, err)
+    assert "file.tif' is a file, not a folder" in err and "Errno" not in err
+    code, _, err = run(capsys, "embed", source, "--out", unwritable_folder / "s.zarr")
+    assert_one_error_line(code, err)
+    assert built == []
+
+
 @pytest.mark.parametrize("prompt", [["--point", "80,10"], ["--point", "10,-3"],
                                     ["--box", "10,10,90,20"]])
 def test_error_prompt_outside_the_image(micro, capsys, tmp_path, image_2d, prompt):

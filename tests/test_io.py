@@ -201,6 +201,17 @@ def test_truncated_nifti_is_an_error_not_a_volume_padded_with_zeros(tmp_path):
     assert io.read_image(plain)[0].shape == (81, 96, 78)  # the whole file still reads
 
 
+def test_unwritable_label_paths_are_refused_in_one_line_before_writing(tmp_path, unwritable_folder):
+    with pytest.raises(PermissionError, match="no permission to write in") as err:
+        io.write_labels(unwritable_folder / "labels.nii.gz", random_labels())
+    assert "labels.nii.gz" in str(err.value) and len(str(err.value).splitlines()) == 1
+    (tmp_path / "file.tif").write_bytes(b"x")
+    for path in (tmp_path / "file.tif" / "labels.nii.gz", tmp_path / "file.tif" / "sub" / "labels.nii.gz"):
+        with pytest.raises(NotADirectoryError, match="file.tif' is a file, not a folder"):
+            io.write_labels(path, random_labels())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.tif", "read-only"]
+
+
 def test_writing_bad_labels_raises_and_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match="integers"):
         io.write_labels(tmp_path / "a.nii.gz", np.zeros((3, 4, 5), np.float32))

@@ -79,6 +79,12 @@ def test_writer_keeps_the_layer_geometry(tmp_path):
     np.testing.assert_allclose(np.reshape(image.GetDirection(), (3, 3)), DIRECTION[::-1, ::-1])
 
 
+def test_writer_refuses_an_unwritable_folder_in_one_line(unwritable_folder):
+    with pytest.raises(PermissionError, match="Cannot write .*labels.nii.gz': no permission") as err:
+        write_labels(str(unwritable_folder / "labels.nii.gz"), np.ones((3, 4, 5), np.uint8), {})
+    assert len(str(err.value).splitlines()) == 1
+
+
 @pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd"])
 def test_viewer_round_trip_keeps_spacing_origin_direction(make_napari_viewer, tmp_path, suffix):
     viewer = make_napari_viewer()
