@@ -8,7 +8,8 @@ place a napari layer in physical space. SimpleITK keeps ``(x, y, z)`` order; the
 The geometry travels in a plain ``dict`` (the napari layer's ``metadata``)::
 
     {"spacing": (sz, sy, sx), "origin": (oz, oy, ox), "direction": ((..), (..), (..)),
-     "modality": "CT" | "MR" | ... | None, "is_ct": bool, "rgb": bool, "source": str}
+     "modality": "CT" | "MR" | ... | None, "is_ct": bool, "rgb": bool, "source": str,
+     "is_labels": bool}  # labels rather than an image: napari_hrsam.label_files says which
 
 ``direction`` maps array axes to physical axes: physical point = origin + direction @ (spacing * index).
 """
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .label_files import LABELS_NOTE, is_labels
+
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
 DICOM_SUFFIXES = (".dcm",)
 PLANAR_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
@@ -26,6 +29,7 @@ LABEL_SUFFIXES = VOLUME_SUFFIXES
 SOFT_TISSUE_WINDOW = (-160.0, 240.0)  # CT window level 40 HU, width 400 HU
 
 _MODALITY_TAG = "0008|0060"
+_DESCRIPTION_TAG = "0008|103e"
 
 
 def path_suffix(path) -> str:
@@ -46,6 +50,7 @@ def default_metadata(ndim: int, modality: str | None = None, rgb: bool = False, 
         "is_ct": modality == "CT",
         "rgb": rgb,
         "source": source,
+        "is_labels": False,
     }
 
 
@@ -162,7 +167,8 @@ def _read_dicom_folder(folder: Path, containing: Path | None = None) -> tuple[np
         image = reader.Execute()
     except RuntimeError as err:
         raise ValueError(f"Could not read the DICOM series in '{folder}' ({_first_line(err)})") from None
-    return _to_numpy(image, _dicom_modality(files[0]), str(folder))
+    modality, description = _dicom_tags(files[0])
+    return _to_numpy(image, modality, str(folder), notes=(description,))
 
 
 def _find_dicom_series(folder: Path, recursive: bool) -> list[list[str]]:
@@ -179,7 +185,8 @@ def _find_dicom_series(folder: Path, recursive: bool) -> list[list[str]]:
     return series
 
 
-def _dicom_modality(file_name: str) -> str | None:
+def _dicom_tags(file_name: str) -> tuple[str | None, str]:
+    """(modality or None, series description or "") of one DICOM file."""
     import SimpleITK as sitk
 
     reader = sitk.ImageFileReader()
@@ -187,10 +194,12 @@ def _dicom_modality(file_name: str) -> str | None:
     try:
         reader.ReadImageInformation()
     except RuntimeError:
-        return None
-    if reader.HasMetaDataKey(_MODALITY_TAG):
-        return reader.GetMetaData(_MODALITY_TAG).strip() or None
-    return None
+        return None, ""
+
+    def tag(key):
+        return reader.GetMetaData(key).strip() if reader.HasMetaDataKey(key) else ""
+
+    return tag(_MODALITY_TAG) or None, tag(_DESCRIPTION_TAG)
 
 
 def _read_planar(path: Path) -> tuple[np.ndarray, dict]:
@@ -212,7 +221,7 @@ def _read_planar(path: Path) -> tuple[np.ndarray, dict]:
     return array, default_metadata(spatial, rgb=rgb, source=str(path))
 
 
-def _to_numpy(image, modality: str | None, source: str) -> tuple[np.ndarray, dict]:
+def _to_numpy(image, modality: str | None, source: str, notes: tuple[str, ...] = ()) -> tuple[np.ndarray, dict]:
     import SimpleITK as sitk
 
     array = sitk.GetArrayFromImage(image)
@@ -229,6 +238,12 @@ def _to_numpy(image, modality: str | None, source: str) -> tuple[np.ndarray, dic
     metadata = _geometry_from_itk(image)
     metadata.update(modality=modality, rgb=rgb, source=source)
     metadata["is_ct"] = modality == "CT" or (modality is None and not rgb and _looks_like_hounsfield(array))
+
+    def header(key):
+        return image.GetMetaData(key) if image.HasMetaDataKey(key) else ""
+
+    notes = (*notes, header("ITK_FileNotes"), header("descrip"))
+    metadata["is_labels"] = not rgb and is_labels(array, Path(source).name, notes, header("intent_code"))
     return array, metadata
 
 
@@ -323,13 +338,14 @@ def write_labels(path, labels, metadata: dict | None = None, scale=None, transla
     geometry = geometry_for(labels.ndim, metadata, scale, translate)
     suffix = path_suffix(path)
     if suffix == "" or path.is_dir():
-        return write_dicom_series(path, labels, geometry, modality="OT", description="napari-hrsam labels")
+        return write_dicom_series(path, labels, geometry, modality="OT", description=LABELS_NOTE)
     if suffix not in LABEL_SUFFIXES:
         raise ValueError(f"Cannot write labels as '{suffix}'. Use one of {', '.join(LABEL_SUFFIXES)} or a folder (DICOM).")
     import SimpleITK as sitk
 
     image = sitk.GetImageFromArray(labels)
     _apply_geometry(image, geometry)
+    image.SetMetaData("ITK_FileNotes", LABELS_NOTE)  # opens as labels again (label_files)
     path.parent.mkdir(parents=True, exist_ok=True)
     sitk.WriteImage(image, str(path), True)
     written = [str(path)]

@@ -1,4 +1,6 @@
 """napari_hrsam.io: reading volumes, DICOM series and planar images; writing labels with geometry."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -140,6 +142,30 @@ def test_hounsfield_like_nifti_is_flagged_as_ct(tmp_path):
     array, metadata = io.read_image(tmp_path / "ct.nii.gz")
     assert metadata["is_ct"] is True and metadata["modality"] is None
     assert array.min() == -1000  # values stay in HU, nothing rescaled
+
+
+def test_labels_are_told_from_images_by_note_intent_name_or_flat_content(tmp_path):
+    from napari_hrsam._sample_data import DATA
+
+    rng = np.random.default_rng(6)
+    noisy = rng.integers(0, 6, (5, 12, 10)).astype(np.uint16)
+    written = io.write_labels(tmp_path / "out.nii.gz", noisy)  # the writer's note
+    assert io.read_image(written[0])[1]["is_labels"] is True
+    for name, array in (("plain.nrrd", noisy), ("liver_mask.nrrd", noisy),
+                        ("flat.nrrd", np.kron(rng.integers(0, 9, (5, 3, 2)), np.ones((1, 4, 5))).astype(np.uint8))):
+        sitk.WriteImage(sitk.GetImageFromArray(array), str(tmp_path / name))
+    labels = {name: io.read_image(tmp_path / name)[1]["is_labels"] for name in ("plain.nrrd", "liver_mask.nrrd", "flat.nrrd")}
+    assert labels == {"plain.nrrd": False, "liver_mask.nrrd": True, "flat.nrrd": True}
+    assert io.read_image(DATA / "colin27_t1_2mm.nii.gz")[1]["is_labels"] is False  # uint8 MR: an image
+    ct = rng.integers(-1000, 1500, (4, 8, 8)).astype(np.int16)
+    sitk.WriteImage(sitk.GetImageFromArray(ct), str(tmp_path / "ct_seg.nii.gz"))
+    assert io.read_image(tmp_path / "ct_seg.nii.gz")[1]["is_labels"] is False  # negative values
+
+
+@pytest.mark.skipif(not Path("/usr/share/mricron/templates/aal.nii.gz").is_file(), reason="no mricron atlases")
+def test_atlases_with_the_nifti_label_intent_are_labels():
+    assert io.read_image("/usr/share/mricron/templates/aal.nii.gz")[1]["is_labels"] is True
+    assert io.read_image("/usr/share/mricron/templates/ch2.nii.gz")[1]["is_labels"] is False
 
 
 def test_planar_images(tmp_path):

@@ -1,4 +1,5 @@
 """npe2 contributions: the manifest, the reader, the labels writer and the sample data, in a real viewer."""
+import napari
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -102,10 +103,31 @@ def test_viewer_round_trip_keeps_spacing_origin_direction(make_napari_viewer, tm
     assert written == [str(out)]
 
     [reloaded] = viewer.open(str(out), plugin=PLUGIN)
+    assert isinstance(reloaded, napari.layers.Labels)
     np.testing.assert_array_equal(reloaded.data, labels)
     np.testing.assert_allclose(reloaded.scale, image.scale, rtol=1e-6)
     np.testing.assert_allclose(reloaded.translate, image.translate, atol=1e-5)
     np.testing.assert_allclose(reloaded.metadata["direction"], DIRECTION, atol=1e-6)
+
+
+def test_saved_labels_reopen_as_labels_and_images_as_images(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    noisy = np.random.default_rng(4).integers(0, 6, (5, 8, 10)).astype(np.uint8)  # not flat: only the file's note says labels
+    layer = viewer.add_labels(noisy, scale=(3.0, 0.7, 0.5), translate=(-20.0, 2.0, 1.0))
+    io.write_labels(tmp_path / "result_dicom", noisy, scale=layer.scale, translate=layer.translate)  # a DICOM series
+    for name in ("result.nii.gz", "result.mha", "result_dicom"):
+        if name != "result_dicom":
+            layer.save(str(tmp_path / name), plugin=PLUGIN)
+        [reloaded] = viewer.open(str(tmp_path / name), plugin=PLUGIN)
+        assert isinstance(reloaded, napari.layers.Labels), name
+        np.testing.assert_array_equal(reloaded.data, noisy)
+        np.testing.assert_allclose(reloaded.scale, (3.0, 0.7, 0.5), rtol=1e-6)
+        np.testing.assert_allclose(reloaded.translate, (-20.0, 2.0, 1.0), atol=1e-5)
+
+    ct = np.full((6, 20, 20), -1000, np.int16)
+    ct[:, 5:15, 5:15] = np.random.default_rng(5).integers(20, 60, (6, 10, 10))
+    [image] = viewer.open(str(write_volume(tmp_path / "ct_segment_me.nii.gz", ct)), plugin=PLUGIN)
+    assert isinstance(image, napari.layers.Image)  # negative: never labels, whatever its name
 
 
 def test_viewer_opens_a_dicom_folder(make_napari_viewer, tmp_path):
