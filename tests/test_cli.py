@@ -307,7 +307,12 @@ def test_error_wrong_checkpoint(micro, capsys, tmp_path, image_2d):
     code, _, err = run(capsys, "segment", image_2d, "--point", "40,30", "--checkpoint",
                        tmp_path / "other.safetensors", "--out", tmp_path / "m.tif")
     assert_one_error_line(code, err)
-    assert "other.safetensors" in err or "shape" in err
+    assert "other.safetensors does not fit model hrsam_tiny" in err and "strict" not in err
+    (tmp_path / "garbage.pth").write_bytes(b"\x00not a checkpoint" * 100)
+    code, _, err = run(capsys, "segment", image_2d, "--point", "40,30", "--checkpoint",
+                       tmp_path / "garbage.pth", "--out", tmp_path / "m.tif")
+    assert_one_error_line(code, err)
+    assert "garbage.pth: not a PyTorch or safetensors checkpoint" in err and "weights_only" not in err
     (tmp_path / "garbage.safetensors").write_bytes(b"\x00" * 100)
     code, _, err = run(capsys, "segment", image_2d, "--point", "40,30", "--checkpoint",
                        tmp_path / "garbage.safetensors", "--out", tmp_path / "m.tif")
