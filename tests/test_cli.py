@@ -293,7 +293,8 @@ def test_error_unwritable_out_is_reported_before_the_model_runs(monkeypatch, cap
 
 
 @pytest.mark.parametrize("prompt", [["--point", "80,10"], ["--point", "10,-3"],
-                                    ["--box", "10,10,90,20"]])
+                                    ["--box", "10,10,90,20"], ["--point", "-5,10"],
+                                    ["--point=-5,10"], ["--box", "-9,0,10,10"]])
 def test_error_prompt_outside_the_image(micro, capsys, tmp_path, image_2d, prompt):
     code, _, err = run(capsys, "segment", image_2d, *prompt, "--out", tmp_path / "m.tif")
     assert_one_error_line(code, err)
