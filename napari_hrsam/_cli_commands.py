@@ -46,8 +46,11 @@ def add_commands(commands, parents) -> None:
     embed = commands.add_parser(
         "embed", parents=parents, help="precompute slice embeddings into a zarr store",
         description="Run the image encoder once per slice (or per image of a folder) and "
-                    "store the features, so later sessions (`hrsam segment --embeddings`, "
-                    "the napari widget, Python) start at decoder speed.")
+                    "store the features, so that `hrsam segment --embeddings STORE.zarr` "
+                    "starts at decoder speed. From Python, a Session reuses the store through "
+                    "napari_hrsam.embedding_store.StoreBackedPredictor, and a napari widget "
+                    "through its predictor_factory (embedding_store.wrap_factory); the widget "
+                    "has no setting for stores.")
     embed.add_argument("image", metavar="IMAGE_OR_DIR",
                        help="image file, DICOM folder, or a folder of 2-D images")
     embed.add_argument("--out", required=True, metavar="STORE.zarr", help="store to create")
@@ -55,8 +58,8 @@ def add_commands(commands, parents) -> None:
                        help="for volumes: slices along this array axis (default 0)")
     embed.add_argument("--contrast-limits", type=parse_limits, metavar="LO,HI",
                        help="one intensity window for every slice (default: 0.5/99.5 "
-                            "percentiles per slice); use the napari layer's limits to "
-                            "reuse the store in the widget")
+                            "percentiles per slice); `hrsam segment --embeddings` uses the "
+                            "store's window, a Python session must pass the same limits")
     embed.add_argument("--overwrite", action="store_true", help="replace an existing store")
     embed.set_defaults(run=run_embed)
 

@@ -373,6 +373,14 @@ def test_console_entry_point_exit_status_and_stderr(tmp_path):
     assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
 
 
+def test_embed_help_says_how_a_store_is_reused(capsys):
+    code, out, _ = run(capsys, "embed", "--help")
+    text = " ".join(out.split())
+    assert code == 0
+    assert "hrsam segment --embeddings" in text and "wrap_factory" in text
+    assert "the widget has no setting for stores" in text
+
+
 def test_help_lists_the_commands(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0
