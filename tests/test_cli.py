@@ -233,6 +233,24 @@ def test_eval_errors_are_one_line(capsys, tmp_path):
     assert_one_error_line(code, err)
 
 
+def test_eval_data_folder_comes_from_hrsam_data_or_data_root_not_a_built_in_path(monkeypatch, capsys, tmp_path):
+    from test_evaluation import write_fake_data
+
+    monkeypatch.delenv("HRSAM_DATA", raising=False)
+    argv = ["eval", "--dataset", "nuclei", "--no-model", "--baselines", "grabcut", "--clicks", "1",
+            "--max-instances", "1"]
+    code, _, err = run(capsys, *argv)
+    assert_one_error_line(code, err)
+    assert "HRSAM_DATA" in err and "--data-root" in err and "/work/data" not in err
+    write_fake_data(tmp_path / "data")
+    monkeypatch.setenv("HRSAM_DATA", str(tmp_path / "data"))
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and "nuclei (val), 1 instances" in out
+    monkeypatch.delenv("HRSAM_DATA")
+    code, out, _ = run(capsys, *argv, "--data-root", tmp_path / "data")
+    assert code == 0 and "nuclei (val), 1 instances" in out
+
+
 # ----------------------------------------------------------------------------- errors
 @pytest.fixture
 def image_2d(tmp_path):
