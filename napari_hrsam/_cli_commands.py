@@ -143,15 +143,15 @@ def run_segment(args) -> int:
         from .embedding_store import StoreBackedPredictor
         predictor = StoreBackedPredictor(predictor, store)
 
-    session = Session(array, predictor, rgb=rgb, displayed_axes=axes, position=position,
+    timed = EncoderTimer(predictor)
+    session = Session(array, timed, rgb=rgb, displayed_axes=axes, position=position,
                       contrast_limits=store.contrast_limits if store else None,
                       labels=np.zeros(spatial, np.uint8))
     start = time.perf_counter()
-    session.prepare_slice()
-    encode = time.perf_counter() - start
-    start = time.perf_counter()
+    session.prepare_slice()  # a huge slice is encoded later, in a window around the prompts
     session.set_prompts(points, labels, box=box)
-    decode = time.perf_counter() - start
+    encode = timed.seconds
+    decode = time.perf_counter() - start - encode
     area = 0 if session.preview is None else int(session.preview.sum())
     iou = session.iou if session.iou is not None else float("nan")
     if area == 0 or (box is None and _only_held_clicks(session.preview, points, labels)):
@@ -177,6 +177,26 @@ def run_segment(args) -> int:
           f"{propagated}")
     print(f"wrote {', '.join(written)}")
     return 0
+
+
+class EncoderTimer:
+    """The predictor it wraps, adding up in ``seconds`` the time spent in ``embed`` (the
+    encoder), wherever the session calls it: ahead of the prompts, or during them for the
+    window of a huge slice. Every other attribute is the wrapped predictor's."""
+
+    def __init__(self, predictor):
+        self._predictor = predictor
+        self.seconds = 0.0
+
+    def embed(self, image, contrast_limits=None):
+        start = time.perf_counter()
+        try:
+            return self._predictor.embed(image, contrast_limits=contrast_limits)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def __getattr__(self, name):
+        return getattr(self._predictor, name)
 
 
 def _only_held_clicks(mask: np.ndarray, points, labels) -> bool:

@@ -79,6 +79,34 @@ def test_segment_2d_writes_a_mask_of_the_image_shape(micro, capsys, tmp_path, su
     assert "2 point(s) and a box" in stdout and f"wrote {out}" in stdout
 
 
+def test_segment_counts_the_window_encode_of_a_huge_image_as_encoder_time(monkeypatch, capsys, tmp_path):
+    """A slice wider than 2 x the target size is encoded in a window around the click, during
+    the click: that encode is the encoder's time. A fake clock that only the encoder moves
+    makes the attribution exact."""
+    import time
+
+    clock = [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+
+    def build(*args, **kwargs):
+        model = micro_model(*args, **kwargs)
+        encode = model.encode
+
+        def slow_encode(x):
+            clock[0] += 5.0
+            return encode(x)
+
+        model.encode = slow_encode
+        return model
+
+    monkeypatch.setattr(cli_model, "build_model", build)
+    wide = tmp_path / "wide.tif"
+    tifffile.imwrite(wide, np.tile(disk_image(), (1, 27)))  # 64 x 2160 > 2 x 1024: a window follows the click
+    code, out, _ = run(capsys, "segment", wide, "--point", "40,30", "--out", tmp_path / "m.tif")
+    assert code == 0
+    assert "encoder 5.00 s, decoder 0.000 s" in out
+
+
 def test_segment_volume_keeps_geometry_and_fills_only_the_slice(micro, capsys, tmp_path):
     source = tmp_path / "vol.nii.gz"
     write_volume(source)
