@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine_description  # noqa: E402
+from common import data_root, machine_description  # noqa: E402
 
 from hrsam_model.evaluation import datasets  # noqa: E402
 from hrsam_model.evaluation.command import add_zoom_option, load_model_predictor, make_baseline  # noqa: E402
@@ -85,7 +85,7 @@ def main(argv=None):
         notes.append(f"model weights: {weights}" + ("  (RANDOM: numbers measure nothing)" if args.untrained else ""))
     for name in filter(None, (n.strip() for n in args.baselines.split(","))):
         try:
-            methods.append((name, make_baseline(name), False))
+            methods.append((name, make_baseline(name, data_root()), False))
         except (ImportError, FileNotFoundError) as error:
             notes.append(f"skipped baseline {name}: {error}")
 
@@ -95,7 +95,7 @@ def main(argv=None):
         print(note)
     small_rows, kind_tables = {}, []
     for name in filter(None, (n.strip() for n in args.datasets.split(","))):
-        instances = datasets.load_instances(name, args.split, max_instances=args.max_instances)
+        instances = datasets.load_instances(name, args.split, data_root(), max_instances=args.max_instances)
         small = [i for i, instance in enumerate(instances) if is_small(instance)]
         kinds = indices_by_kind(instances) if args.by_kind else {}
         kind_rows = {kind: [] for kind in kinds}

@@ -7,6 +7,12 @@ import time
 import torch
 
 
+def data_root() -> str:
+    """The datasets' folder for the benchmark scripts: $HRSAM_DATA, else /work/data (the development
+    machine's folder; the package itself has no default and asks for one)."""
+    return os.environ.get("HRSAM_DATA") or "/work/data"
+
+
 def machine_description():
     cpu = platform.processor() or platform.machine()
     try:

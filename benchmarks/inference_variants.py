@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine_description, print_table  # noqa: E402
+from common import data_root, machine_description, print_table  # noqa: E402
 
 from hrsam_model.postprocess import hold_clicks  # noqa: E402
 from hrsam_model.evaluation import datasets  # noqa: E402
@@ -121,7 +121,7 @@ def main(argv=None):
           f"{args.model} at {args.size} px, {'random weights' if args.untrained else args.checkpoint or 'bundled weights'}")
     headers = ("variant", "NoC@85", "mIoU@3", "mIoU@5", "mIoU@10", "contradicted")
     for name in filter(None, (n.strip() for n in args.datasets.split(","))):
-        instances = datasets.load_instances(name, args.split, max_instances=args.max_instances)
+        instances = datasets.load_instances(name, args.split, data_root(), max_instances=args.max_instances)
         table = []
         for label, make in variants(args):
             print(f"{name}: {label}", file=sys.stderr, flush=True)

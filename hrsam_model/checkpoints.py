@@ -2,10 +2,13 @@
 LiteMedSAM (prompt encoder + mask decoder), and our own .safetensors.
 
 Loading is all-or-nothing: every key and shape is checked before a single tensor is
-copied, so a wrong file never leaves a half-loaded model behind.
+copied, so a wrong file never leaves a half-loaded model behind. A file that cannot be
+loaded is a ValueError of one plain line (no terminal codes, no library advice) that names
+the file and what is wrong with it: the napari notification and `hrsam`'s error line show it.
 """
 import os
 import pickle
+import re
 import zipfile
 from dataclasses import dataclass, field
 
@@ -36,21 +39,28 @@ def read_state_dict(path):
         try:
             return load_file(path)
         except (SafetensorError, OSError, ValueError) as err:
-            raise ValueError(f"cannot read {path}: the safetensors file is corrupt or truncated ({err})") from err
+            raise ValueError(f"cannot read {path}: the safetensors file is corrupt or truncated ({_plain(err)})") from err
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
-        raise ValueError(
-            f"cannot read {path}: not a valid PyTorch checkpoint, or it is truncated or holds code "
-            f"that weights_only loading refuses ({type(err).__name__}: {str(err).splitlines()[0][:200]})"
-        ) from err
+        objects = sorted(set(re.findall(r"GLOBAL ([\w.]+)", str(err))))
+        if objects:  # a pickle of more than tensors: not loaded, it could run code
+            raise ValueError(f"cannot read {path}: it holds Python objects ({', '.join(objects)}) besides "
+                             "tensors, which are not loaded for safety; it is not a plain weights file") from err
+        raise ValueError(f"cannot read {path}: not a PyTorch or safetensors checkpoint, or it is truncated") from err
     for key in ("state_dict", "model"):  # mmengine files / other trainers wrap the weights
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
             break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path} does not hold a state dict of tensors")
+        raise ValueError(f"{path} is not a weights file: it holds a {type(obj).__name__}, not named tensors")
     return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def _plain(err, limit=160):
+    """The first line of an error's text without terminal escape codes, at most `limit` characters."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()
+    return (text.splitlines() or [type(err).__name__])[0][:limit]
 
 
 def sam_to_official(state_dict):
@@ -91,7 +101,7 @@ def describe_architecture(state_dict):
              (192, 6, False): "hrsam_tiny"}.get((dim, depth, plus))
     kind = "HRSAM++" if plus else "HRSAM"
     text = f"{kind} backbone of width {dim} and depth {depth}"
-    return text + (f" (build_model({guess!r}))" if guess else "")
+    return text + (f" (model {guess})" if guess else "")
 
 
 def load_checkpoint(model, path, strict=True):
@@ -108,30 +118,31 @@ def load_checkpoint(model, path, strict=True):
     if fmt == "sam":
         source, skipped = sam_to_official(source)
     elif fmt == "unknown":
-        sample = ", ".join(list(source)[:3])
+        sample = ", ".join(list(source)[:2])
         raise ValueError(
-            f"{path}: unrecognised key layout (first keys: {sample}); expected official HRSAM keys "
-            f"({', '.join(OFFICIAL_PREFIXES)}) or SAM keys ({', '.join(SAM_PREFIXES)})"
+            f"{path} is not an HRSAM, SAM or LiteMedSAM checkpoint: its {len(source)} tensors have names "
+            f"such as {sample}, none starting with {', '.join(OFFICIAL_PREFIXES + SAM_PREFIXES)}"
         )
     target = model.state_dict()
     required = target if fmt != "sam" else {k: v for k, v in target.items() if not k.startswith("backbone.")}
     missing = [k for k in required if k not in source]
     unexpected = [k for k in source if k not in target]
-    mismatched = [
-        f"{k}: file {tuple(source[k].shape)} vs model {tuple(target[k].shape)}"
-        for k in source if k in target and source[k].shape != target[k].shape
-    ]
+    mismatched = [k for k in source if k in target and source[k].shape != target[k].shape]
     if strict and (missing or unexpected or mismatched):
-        problems = [f"shape mismatch {m}" for m in mismatched[:5]]
-        problems += [f"missing {k}" for k in missing[:5]] + [f"unexpected {k}" for k in unexpected[:5]]
-        counts = f"{len(mismatched)} shape mismatches, {len(missing)} missing, {len(unexpected)} unexpected"
+        problems = []
+        if missing:
+            problems.append(f"missing {len(missing)} tensors such as {missing[0]}")
+        if unexpected:
+            problems.append(f"{len(unexpected)} unexpected such as {unexpected[0]}")
+        if mismatched:
+            k = mismatched[0]
+            problems.append(f"{len(mismatched)} of another shape such as {k} (file {tuple(source[k].shape)}, "
+                            f"model {tuple(target[k].shape)})")
         raise ValueError(
-            f"{path} does not fit model {getattr(model, 'name', type(model).__name__)!r} ({counts}):\n  "
-            + "\n  ".join(problems)
-            + f"\nThe file holds: {describe_architecture(source)}. Build the matching model, "
-            "or pass strict=False to load only the matching tensors."
+            f"{path} does not fit model {getattr(model, 'name', type(model).__name__)}: {', '.join(problems)}. "
+            f"The file holds an {describe_architecture(source)}: is this an HRSAM checkpoint of the chosen model?"
         )
-    bad = {m.split(":")[0] for m in mismatched}
+    bad = set(mismatched)
     loadable = {k: v for k, v in source.items() if k in target and k not in bad}
     model.load_state_dict(loadable, strict=False)
     return LoadReport(fmt, sorted(loadable), missing, unexpected + sorted(bad), skipped)

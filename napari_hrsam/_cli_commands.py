@@ -47,8 +47,11 @@ def add_commands(commands, parents) -> None:
     embed = commands.add_parser(
         "embed", parents=parents, help="precompute slice embeddings into a zarr store",
         description="Run the image encoder once per slice (or per image of a folder) and "
-                    "store the features, so later sessions (`hrsam segment --embeddings`, "
-                    "the napari widget, Python) start at decoder speed.")
+                    "store the features, so that `hrsam segment --embeddings STORE.zarr` "
+                    "starts at decoder speed. From Python, a Session reuses the store through "
+                    "napari_hrsam.embedding_store.StoreBackedPredictor, and a napari widget "
+                    "through its predictor_factory (embedding_store.wrap_factory); the widget "
+                    "has no setting for stores.")
     embed.add_argument("image", metavar="IMAGE_OR_DIR",
                        help="image file, DICOM folder, or a folder of 2-D images")
     embed.add_argument("--out", required=True, metavar="STORE.zarr", help="store to create")
@@ -56,8 +59,8 @@ def add_commands(commands, parents) -> None:
                        help="for volumes: slices along this array axis (default 0)")
     embed.add_argument("--contrast-limits", type=parse_limits, metavar="LO,HI",
                        help="one intensity window for every slice (default: 0.5/99.5 "
-                            "percentiles per slice); use the napari layer's limits to "
-                            "reuse the store in the widget")
+                            "percentiles per slice); `hrsam segment --embeddings` uses the "
+                            "store's window, a Python session must pass the same limits")
     embed.add_argument("--overwrite", action="store_true", help="replace an existing store")
     embed.set_defaults(run=run_embed)
 
@@ -122,6 +125,7 @@ def run_segment(args) -> int:
     rows, cols = spatial[axes[0]], spatial[axes[1]]
     points, labels, box = _prompts_on_slice(args, rows, cols)
     kind = _output_kind(args.out, args.image, len(spatial))
+    io.check_writable(args.out)  # before the model's work, not after it
     if args.propagate and len(spatial) == 2:
         raise ValueError("--propagate needs a volume; IMAGE is a 2-D image")
 
@@ -140,17 +144,17 @@ def run_segment(args) -> int:
         from .embedding_store import StoreBackedPredictor
         predictor = StoreBackedPredictor(predictor, store)
 
-    session = Session(array, predictor, rgb=rgb, displayed_axes=axes, position=position,
+    timed = EncoderTimer(predictor)
+    session = Session(array, timed, rgb=rgb, displayed_axes=axes, position=position,
                       contrast_limits=store.contrast_limits if store else None,
                       labels=np.zeros(spatial, np.uint8))
     start = time.perf_counter()
-    session.prepare_slice()
-    encode = time.perf_counter() - start
-    start = time.perf_counter()
+    session.prepare_slice()  # a huge slice is encoded later, in a window around the prompts
     with warnings.catch_warnings():  # said below, in one line
         warnings.simplefilter("ignore", NoContrastWarning)
         session.set_prompts(points, labels, box=box)
-    decode = time.perf_counter() - start
+    encode = timed.seconds
+    decode = time.perf_counter() - start - encode
     area = 0 if session.preview is None else int(session.preview.sum())
     iou = session.iou if session.iou is not None else float("nan")
     if session.warning:  # no contrast: the mask is empty, commit says there is nothing to write
@@ -178,6 +182,26 @@ def run_segment(args) -> int:
           f"{propagated}")
     print(f"wrote {', '.join(written)}")
     return 0
+
+
+class EncoderTimer:
+    """The predictor it wraps, adding up in ``seconds`` the time spent in ``embed`` (the
+    encoder), wherever the session calls it: ahead of the prompts, or during them for the
+    window of a huge slice. Every other attribute is the wrapped predictor's."""
+
+    def __init__(self, predictor):
+        self._predictor = predictor
+        self.seconds = 0.0
+
+    def embed(self, image, contrast_limits=None):
+        start = time.perf_counter()
+        try:
+            return self._predictor.embed(image, contrast_limits=contrast_limits)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def __getattr__(self, name):
+        return getattr(self._predictor, name)
 
 
 def _only_held_clicks(mask: np.ndarray, points, labels) -> bool:
@@ -281,6 +305,7 @@ def run_embed(args) -> int:
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"'{out}' already exists; choose another --out or pass "
                               "--overwrite")
+    io.check_writable(out)
     first = io.read_image(sources[0])  # unreadable input fails before the model loads
     args.target_size = args.target_size or 1024
     loaded = load_model(args)

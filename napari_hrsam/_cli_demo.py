@@ -72,6 +72,8 @@ def run_demo(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out '{out}' is a file; name a folder")
+    from .io import check_writable
+    check_writable(out / "results.json")  # before the clicks are simulated, not after
     loaded = load_model(args)
     print(f"hrsam demo: {len(objects)} nuclei of {SAMPLE_IMAGE.name} "
           f"({image.shape[0]} x {image.shape[1]} {image.dtype}, DSB-2018, CC0), "

@@ -27,8 +27,8 @@ def add_eval(commands, parents) -> None:
     parser.add_argument("--split", default="val", choices=("train", "val"),
                         help="split of --dataset (default val: never seen in training)")
     parser.add_argument("--data-root", metavar="DIR",
-                        help="where the downloaded datasets lie (default $HRSAM_DATA or "
-                             "/work/data)")
+                        help="where the downloaded datasets lie (default $HRSAM_DATA; the "
+                             "brain also reads the mricron-data package's atlas)")
     parser.add_argument("--max-instances", type=int, metavar="N",
                         help="a deterministic random subset of N instances per dataset")
     parser.add_argument("--clicks", type=int, default=20, help="clicks per instance (20)")

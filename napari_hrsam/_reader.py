@@ -1,4 +1,5 @@
-"""npe2 reader: medical volumes and DICOM folders become image layers placed in physical space."""
+"""npe2 reader: medical volumes and DICOM folders become image or labels layers (the rule is in
+``napari_hrsam.label_files``) placed in physical space."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,19 +23,22 @@ def _is_ours(path: Path) -> bool:
 
 def read_layers(path) -> list[tuple]:
     paths = [path] if isinstance(path, (str, Path)) else list(path)
-    return [image_layer_data(p) for p in paths]
+    return [layer_data(p) for p in paths]
 
 
-def image_layer_data(path) -> tuple:
-    """``(array, layer kwargs, "image")`` with scale = spacing and translate = origin (z, y, x)."""
+def layer_data(path) -> tuple:
+    """``(array, layer kwargs, "image" | "labels")`` with scale = spacing and translate = origin
+    (z, y, x); "labels" for a labels volume (``metadata["is_labels"]``), e.g. one this plugin saved."""
     array, metadata = io.read_image(path)
     kwargs = {
         "name": _layer_name(Path(path)),
         "scale": metadata["spacing"],
         "translate": metadata["origin"],
         "metadata": metadata,
-        "rgb": metadata["rgb"],
     }
+    if metadata.get("is_labels"):
+        return array, kwargs, "labels"
+    kwargs["rgb"] = metadata["rgb"]
     if metadata["is_ct"]:
         kwargs["contrast_limits"] = io.SOFT_TISSUE_WINDOW
     return array, kwargs, "image"

@@ -12,6 +12,7 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Sequence
 
@@ -21,6 +22,7 @@ EXIT_INTERRUPTED = 130
 TARGET_SIZES = (1024, 2048, 3072, 4096)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DEFAULT_MODEL = "hrsam_tiny"
+NUMBER_OPTIONS = ("--point", "--box", "--slice", "--contrast-limits")  # values may start with "-"
 # What a user can fix: reported as one line. Anything else is a bug: one line plus a hint.
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
                IsADirectoryError, PermissionError, ImportError)
@@ -73,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(_attach_negative_values(argv))
         return int(args.run(args) or 0)
     except SystemExit as done:  # --help, --version
         return int(done.code or 0) if isinstance(done.code, int) else EXIT_USAGE
@@ -98,6 +100,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(f"{type(err).__name__}: {_one_line(err)} (run again with --debug for the "
                "traceback)")
         return EXIT_ERROR
+
+
+def _attach_negative_values(argv: list[str]) -> list[str]:
+    """``--point -5,10`` as ``--point=-5,10``: argparse takes a value starting with "-" for an
+    option and would report "expected one argument" instead of the point being outside."""
+    out = []
+    for arg in argv:
+        if out and out[-1] in NUMBER_OPTIONS and re.match(r"-[\d.]", arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 def _error(message: str) -> None:

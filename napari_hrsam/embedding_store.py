@@ -1,4 +1,5 @@
-"""Precomputed slice embeddings on disk (zarr), reused by sessions, the widget and the CLI.
+"""Precomputed slice embeddings on disk (zarr), reused by ``hrsam segment --embeddings`` and by
+sessions and widgets set up from Python (the widget has no setting for stores).
 
 The encoder is the slow part of every click session (seconds per slice on a laptop CPU);
 ``hrsam embed`` runs it once per slice ahead of time and stores the features here, so a

@@ -8,7 +8,8 @@ place a napari layer in physical space. SimpleITK keeps ``(x, y, z)`` order; the
 The geometry travels in a plain ``dict`` (the napari layer's ``metadata``)::
 
     {"spacing": (sz, sy, sx), "origin": (oz, oy, ox), "direction": ((..), (..), (..)),
-     "modality": "CT" | "MR" | ... | None, "is_ct": bool, "rgb": bool, "source": str}
+     "modality": "CT" | "MR" | ... | None, "is_ct": bool, "rgb": bool, "source": str,
+     "is_labels": bool}  # labels rather than an image: napari_hrsam.label_files says which
 
 ``direction`` maps array axes to physical axes: physical point = origin + direction @ (spacing * index).
 """
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .label_files import LABELS_NOTE, is_labels
+
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
 DICOM_SUFFIXES = (".dcm",)
 PLANAR_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
@@ -26,6 +29,7 @@ LABEL_SUFFIXES = VOLUME_SUFFIXES
 SOFT_TISSUE_WINDOW = (-160.0, 240.0)  # CT window level 40 HU, width 400 HU
 
 _MODALITY_TAG = "0008|0060"
+_DESCRIPTION_TAG = "0008|103e"
 
 
 def path_suffix(path) -> str:
@@ -46,6 +50,7 @@ def default_metadata(ndim: int, modality: str | None = None, rgb: bool = False, 
         "is_ct": modality == "CT",
         "rgb": rgb,
         "source": source,
+        "is_labels": False,
     }
 
 
@@ -80,12 +85,69 @@ def read_image(path) -> tuple[np.ndarray, dict]:
 def _read_with_sitk(path: Path) -> tuple[np.ndarray, dict]:
     import SimpleITK as sitk
 
+    if path_suffix(path) in (".nii", ".nii.gz"):
+        check_nifti_complete(path)  # SimpleITK fills a short NIfTI with zeros and says nothing
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as err:
         raise ValueError(f"Could not read '{path}' as a medical image; is the file complete? ({_first_line(err)})") from None
     modality = image.GetMetaData(_MODALITY_TAG).strip() if image.HasMetaDataKey(_MODALITY_TAG) else None
     return _to_numpy(image, modality or None, str(path))
+
+
+def check_nifti_complete(path) -> None:
+    """Raise ``ValueError("'<path>' is truncated or corrupt: ...")`` when a .nii/.nii.gz file
+    holds fewer bytes than its header promises, or its gzip stream is cut short or damaged.
+
+    SimpleITK reads such files without a word and fills the missing voxels with zeros. Only
+    single-file NIfTI-1/NIfTI-2 headers are sized; a file that is neither (or a .nii.gz that is
+    not gzip at all) is left to SimpleITK. A .nii.gz is decompressed once more for this check
+    (streamed, in 4 MiB pieces).
+    """
+    import gzip
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == b"\x1f\x8b"
+        if gzipped:
+            with gzip.open(path, "rb") as f:
+                header = f.read(540)
+                size = len(header)
+                while chunk := f.read(1 << 22):
+                    size += len(chunk)
+        else:
+            with open(path, "rb") as f:
+                header = f.read(540)
+            size = path.stat().st_size
+    except (OSError, EOFError) as err:  # gzip cut short (EOFError) or damaged (BadGzipFile)
+        raise ValueError(f"'{path}' is truncated or corrupt: {_first_line(err)}") from None
+    expected = _nifti_bytes(header)
+    if expected is not None and size < expected:
+        raise ValueError(f"'{path}' is truncated or corrupt: its header promises {expected} bytes, "
+                         f"the file holds {size}")
+
+
+def _nifti_bytes(header: bytes) -> int | None:
+    """Header plus voxel bytes a single-file NIfTI-1 or NIfTI-2 header promises; else None."""
+    import struct
+
+    for endian in "<>":
+        if len(header) >= 352 and struct.unpack(endian + "i", header[:4])[0] == 348 and header[344:347] == b"n+1":
+            dims = struct.unpack(endian + "8h", header[40:56])
+            bitpix = struct.unpack(endian + "h", header[72:74])[0]
+            offset = struct.unpack(endian + "f", header[108:112])[0]
+        elif len(header) >= 540 and struct.unpack(endian + "i", header[:4])[0] == 540 and header[4:7] == b"n+2":
+            bitpix = struct.unpack(endian + "h", header[14:16])[0]
+            dims = struct.unpack(endian + "8q", header[16:80])
+            offset = struct.unpack(endian + "q", header[168:176])[0]
+        else:
+            continue
+        extent = dims[1:dims[0] + 1] if 1 <= dims[0] <= 7 else ()
+        if not extent or min(extent) < 0 or bitpix <= 0:
+            return None
+        return int(offset) + int(np.prod(extent, dtype=np.int64)) * bitpix // 8
+    return None
 
 
 def _read_dicom_folder(folder: Path, containing: Path | None = None) -> tuple[np.ndarray, dict]:
@@ -105,7 +167,8 @@ def _read_dicom_folder(folder: Path, containing: Path | None = None) -> tuple[np
         image = reader.Execute()
     except RuntimeError as err:
         raise ValueError(f"Could not read the DICOM series in '{folder}' ({_first_line(err)})") from None
-    return _to_numpy(image, _dicom_modality(files[0]), str(folder))
+    modality, description = _dicom_tags(files[0])
+    return _to_numpy(image, modality, str(folder), notes=(description,))
 
 
 def _find_dicom_series(folder: Path, recursive: bool) -> list[list[str]]:
@@ -122,7 +185,8 @@ def _find_dicom_series(folder: Path, recursive: bool) -> list[list[str]]:
     return series
 
 
-def _dicom_modality(file_name: str) -> str | None:
+def _dicom_tags(file_name: str) -> tuple[str | None, str]:
+    """(modality or None, series description or "") of one DICOM file."""
     import SimpleITK as sitk
 
     reader = sitk.ImageFileReader()
@@ -130,10 +194,12 @@ def _dicom_modality(file_name: str) -> str | None:
     try:
         reader.ReadImageInformation()
     except RuntimeError:
-        return None
-    if reader.HasMetaDataKey(_MODALITY_TAG):
-        return reader.GetMetaData(_MODALITY_TAG).strip() or None
-    return None
+        return None, ""
+
+    def tag(key):
+        return reader.GetMetaData(key).strip() if reader.HasMetaDataKey(key) else ""
+
+    return tag(_MODALITY_TAG) or None, tag(_DESCRIPTION_TAG)
 
 
 def _read_planar(path: Path) -> tuple[np.ndarray, dict]:
@@ -155,7 +221,7 @@ def _read_planar(path: Path) -> tuple[np.ndarray, dict]:
     return array, default_metadata(spatial, rgb=rgb, source=str(path))
 
 
-def _to_numpy(image, modality: str | None, source: str) -> tuple[np.ndarray, dict]:
+def _to_numpy(image, modality: str | None, source: str, notes: tuple[str, ...] = ()) -> tuple[np.ndarray, dict]:
     import SimpleITK as sitk
 
     array = sitk.GetArrayFromImage(image)
@@ -172,6 +238,12 @@ def _to_numpy(image, modality: str | None, source: str) -> tuple[np.ndarray, dic
     metadata = _geometry_from_itk(image)
     metadata.update(modality=modality, rgb=rgb, source=source)
     metadata["is_ct"] = modality == "CT" or (modality is None and not rgb and _looks_like_hounsfield(array))
+
+    def header(key):
+        return image.GetMetaData(key) if image.HasMetaDataKey(key) else ""
+
+    notes = (*notes, header("ITK_FileNotes"), header("descrip"))
+    metadata["is_labels"] = not rgb and is_labels(array, Path(source).name, notes, header("intent_code"))
     return array, metadata
 
 
@@ -229,23 +301,51 @@ def geometry_for(ndim: int, metadata: dict | None = None, scale=None, translate=
     return {"spacing": spacing, "origin": origin, "direction": direction}
 
 
+def check_writable(path) -> None:
+    """Raise a one-line error now when ``path`` cannot be written, so no work is done for nothing.
+
+    NotADirectoryError: a folder on the way is a file. PermissionError: the file is read-only,
+    or the nearest existing folder (where missing folders would be made) takes no new files.
+    Creates nothing that stays: the folder is probed with a temporary file, removed at once.
+    """
+    import tempfile
+
+    path = Path(path).absolute()
+    folder = path if path.is_dir() else path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NotADirectoryError(f"Cannot write '{path}': '{folder}' is a file, not a folder.")
+    if path.is_file() and not os.access(path, os.W_OK):
+        raise PermissionError(f"Cannot write '{path}': the file is read-only.")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise PermissionError(f"Cannot write '{path}': no permission to write in '{folder}' "
+                              f"({err.strerror or type(err).__name__}).") from None
+
+
 def write_labels(path, labels, metadata: dict | None = None, scale=None, translate=None) -> list[str]:
     """Write a labels array as NIfTI, NRRD or MetaImage with its geometry; returns the paths written.
 
-    A path without a file suffix (a folder) writes a DICOM series, one file per slice.
+    A path without a file suffix (a folder) writes a DICOM series, one file per slice. A path
+    that cannot be written is refused (``check_writable``) before anything else is done.
     """
     path = Path(path)
+    check_writable(path)
     labels = _label_array(labels)
     geometry = geometry_for(labels.ndim, metadata, scale, translate)
     suffix = path_suffix(path)
     if suffix == "" or path.is_dir():
-        return write_dicom_series(path, labels, geometry, modality="OT", description="napari-hrsam labels")
+        return write_dicom_series(path, labels, geometry, modality="OT", description=LABELS_NOTE)
     if suffix not in LABEL_SUFFIXES:
         raise ValueError(f"Cannot write labels as '{suffix}'. Use one of {', '.join(LABEL_SUFFIXES)} or a folder (DICOM).")
     import SimpleITK as sitk
 
     image = sitk.GetImageFromArray(labels)
     _apply_geometry(image, geometry)
+    image.SetMetaData("ITK_FileNotes", LABELS_NOTE)  # opens as labels again (label_files)
     path.parent.mkdir(parents=True, exist_ok=True)
     sitk.WriteImage(image, str(path), True)
     written = [str(path)]
@@ -282,6 +382,7 @@ def write_dicom_series(folder, array, metadata: dict | None = None, modality: st
     import SimpleITK as sitk
 
     folder = Path(folder)
+    check_writable(folder)
     array = np.asarray(array)
     if array.ndim == 2:
         array = array[None]

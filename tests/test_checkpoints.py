@@ -73,7 +73,8 @@ def test_wrong_architecture_names_the_mismatch_and_changes_nothing(tmp_path):
     with pytest.raises(ValueError) as err:
         load_checkpoint(model, path)
     message = str(err.value)
-    assert "shape mismatch backbone." in message and "hrsam_tiny" in message and "missing backbone.ss_mamba" in message
+    assert "of another shape such as backbone." in message and "missing 30 tensors such as backbone.ss_mamba" in message
+    assert "The file holds an HRSAM backbone of width 192 and depth 6 (model hrsam_tiny)" in message
     assert same(before, snapshot(model))
     report = load_checkpoint(model, path, strict=False)  # the decoder still fits
     assert "decode_head.iou_token.weight" in report.loaded and "backbone.pos_embed" in report.unexpected
@@ -99,6 +100,63 @@ def test_bad_files_raise_clear_errors(tmp_path, damage):
     with pytest.raises(ValueError, match=str(bad.name)):
         load_checkpoint(model, bad)
     assert same(before, snapshot(model))
+
+
+def assert_plain_line(message, path):
+    """What the widget's notification and the CLI's one error line show: no terminal codes, no
+    advice that neither offers (weights_only, strict=False, add_safe_globals)."""
+    assert str(path) in message and len(message.splitlines()) == 1, message
+    assert "\x1b" not in message and "weights_only" not in message and "strict" not in message, message
+    assert "safe_globals" not in message and len(message.replace(str(path), "")) < 400, message
+
+
+def test_garbage_file_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "notes.pth"
+    path.write_bytes(b"\x00not a checkpoint" * 100)
+    with pytest.raises(ValueError, match="not a PyTorch or safetensors checkpoint") as err:
+        load_checkpoint(build_model("hrsam_tiny"), path)
+    assert_plain_line(str(err.value), path)
+
+
+def test_pickle_with_a_disallowed_global_is_refused_plainly(tmp_path):
+    import fractions
+
+    path = tmp_path / "objects.pth"
+    torch.save({"state_dict": {"scale": fractions.Fraction(1, 3)}}, path)
+    with pytest.raises(ValueError, match=r"Python objects \(fractions.Fraction\)") as err:
+        load_checkpoint(build_model("hrsam_tiny"), path)
+    assert_plain_line(str(err.value), path)
+
+
+def test_state_dict_with_wrong_keys_says_how_many_and_which(tmp_path):
+    path = tmp_path / "tiny.safetensors"
+    save_checkpoint(build_model("hrsam_tiny"), path)
+    model = build_model("hrsam_plusplus_vit_b", embed_dim=64, depth=2, num_heads=2, out_indices=(1,), state_dim=8)
+    with pytest.raises(ValueError) as err:
+        load_checkpoint(model, path)
+    message = str(err.value)
+    assert_plain_line(message, path)
+    assert "missing 30 tensors such as backbone.ss_mamba" in message and "100 unexpected such as backbone." in message
+    assert "is this an HRSAM checkpoint of the chosen model?" in message
+    unknown = tmp_path / "other.pth"
+    torch.save({"encoder.weight": torch.zeros(3), "head.bias": torch.zeros(2)}, unknown)
+    with pytest.raises(ValueError, match="not an HRSAM, SAM or LiteMedSAM checkpoint") as err:
+        load_checkpoint(model, unknown)
+    assert_plain_line(str(err.value), unknown)
+
+
+def test_widget_model_loader_passes_the_plain_line_on(tmp_path):
+    """The widget shows str(error) of the lazily built model as its notification."""
+    import fractions
+
+    from napari_hrsam._model_loader import ModelSpec, ModelStore
+
+    path = tmp_path / "objects.pth"
+    torch.save({"scale": fractions.Fraction(1, 3)}, path)
+    lazy = ModelStore().predictor(ModelSpec(checkpoint=str(path), device="cpu"), 1024)
+    with pytest.raises(ValueError) as err:
+        lazy.embed(torch.zeros(32, 32).numpy())
+    assert_plain_line(str(err.value), path)
 
 
 def test_missing_file_is_a_clear_error(tmp_path):

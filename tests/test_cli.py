@@ -79,6 +79,34 @@ def test_segment_2d_writes_a_mask_of_the_image_shape(micro, capsys, tmp_path, su
     assert "2 point(s) and a box" in stdout and f"wrote {out}" in stdout
 
 
+def test_segment_counts_the_window_encode_of_a_huge_image_as_encoder_time(monkeypatch, capsys, tmp_path):
+    """A slice wider than 2 x the target size is encoded in a window around the click, during
+    the click: that encode is the encoder's time. A fake clock that only the encoder moves
+    makes the attribution exact."""
+    import time
+
+    clock = [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+
+    def build(*args, **kwargs):
+        model = micro_model(*args, **kwargs)
+        encode = model.encode
+
+        def slow_encode(x):
+            clock[0] += 5.0
+            return encode(x)
+
+        model.encode = slow_encode
+        return model
+
+    monkeypatch.setattr(cli_model, "build_model", build)
+    wide = tmp_path / "wide.tif"
+    tifffile.imwrite(wide, np.tile(disk_image(), (1, 27)))  # 64 x 2160 > 2 x 1024: a window follows the click
+    code, out, _ = run(capsys, "segment", wide, "--point", "40,30", "--out", tmp_path / "m.tif")
+    assert code == 0
+    assert "encoder 5.00 s, decoder 0.000 s" in out
+
+
 def test_segment_volume_keeps_geometry_and_fills_only_the_slice(micro, capsys, tmp_path):
     source = tmp_path / "vol.nii.gz"
     write_volume(source)
@@ -233,6 +261,24 @@ def test_eval_errors_are_one_line(capsys, tmp_path):
     assert_one_error_line(code, err)
 
 
+def test_eval_data_folder_comes_from_hrsam_data_or_data_root_not_a_built_in_path(monkeypatch, capsys, tmp_path):
+    from test_evaluation import write_fake_data
+
+    monkeypatch.delenv("HRSAM_DATA", raising=False)
+    argv = ["eval", "--dataset", "nuclei", "--no-model", "--baselines", "grabcut", "--clicks", "1",
+            "--max-instances", "1"]
+    code, _, err = run(capsys, *argv)
+    assert_one_error_line(code, err)
+    assert "HRSAM_DATA" in err and "--data-root" in err and "/work/data" not in err
+    write_fake_data(tmp_path / "data")
+    monkeypatch.setenv("HRSAM_DATA", str(tmp_path / "data"))
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and "nuclei (val), 1 instances" in out
+    monkeypatch.delenv("HRSAM_DATA")
+    code, out, _ = run(capsys, *argv, "--data-root", tmp_path / "data")
+    assert code == 0 and "nuclei (val), 1 instances" in out
+
+
 # ----------------------------------------------------------------------------- errors
 @pytest.fixture
 def image_2d(tmp_path):
@@ -259,8 +305,42 @@ def test_error_unreadable_format(micro, capsys, tmp_path, name, content):
     assert name in err
 
 
+def test_error_truncated_volume(micro, capsys, tmp_path):
+    from napari_hrsam._sample_data import DATA
+
+    data = (DATA / "colin27_t1_2mm.nii.gz").read_bytes()
+    (tmp_path / "head.nii.gz").write_bytes(data[: len(data) // 2])
+    code, _, err = run(capsys, "segment", tmp_path / "head.nii.gz", "--slice", "0:40", "--point",
+                       "30,40", "--out", tmp_path / "m.nii.gz")
+    assert_one_error_line(code, err)
+    assert "head.nii.gz' is truncated or corrupt" in err
+    assert not (tmp_path / "m.nii.gz").exists()
+
+
+def test_error_unwritable_out_is_reported_before_the_model_runs(monkeypatch, capsys, tmp_path,
+                                                                 unwritable_folder):
+    built = []
+    monkeypatch.setattr(cli_model, "build_model", lambda *a, **k: built.append(a) or micro_model(*a, **k))
+    source = tmp_path / "vol.nii.gz"
+    write_volume(source)
+    code, _, err = run(capsys, "segment", source, "--slice", "0:2", "--point", "40,30",
+                       "--propagate", "--out", unwritable_folder / "o.nii.gz")
+    assert_one_error_line(code, err)
+    assert "no permission to write in" in err
+    image = tmp_path / "img.tif"
+    tifffile.imwrite(image, disk_image())
+    (tmp_path / "file.tif").write_bytes(b"x")
+    code, _, err = run(capsys, "segment", image, "--point", "40,30", "--out", tmp_path / "file.tif" / "x.tif")
+    assert_one_error_line(code, err)
+    assert "file.tif' is a file, not a folder" in err and "Errno" not in err
+    code, _, err = run(capsys, "embed", source, "--out", unwritable_folder / "s.zarr")
+    assert_one_error_line(code, err)
+    assert built == []
+
+
 @pytest.mark.parametrize("prompt", [["--point", "80,10"], ["--point", "10,-3"],
-                                    ["--box", "10,10,90,20"]])
+                                    ["--box", "10,10,90,20"], ["--point", "-5,10"],
+                                    ["--point=-5,10"], ["--box", "-9,0,10,10"]])
 def test_error_prompt_outside_the_image(micro, capsys, tmp_path, image_2d, prompt):
     code, _, err = run(capsys, "segment", image_2d, *prompt, "--out", tmp_path / "m.tif")
     assert_one_error_line(code, err)
@@ -274,7 +354,12 @@ def test_error_wrong_checkpoint(micro, capsys, tmp_path, image_2d):
     code, _, err = run(capsys, "segment", image_2d, "--point", "40,30", "--checkpoint",
                        tmp_path / "other.safetensors", "--out", tmp_path / "m.tif")
     assert_one_error_line(code, err)
-    assert "other.safetensors" in err or "shape" in err
+    assert "other.safetensors does not fit model hrsam_tiny" in err and "strict" not in err
+    (tmp_path / "garbage.pth").write_bytes(b"\x00not a checkpoint" * 100)
+    code, _, err = run(capsys, "segment", image_2d, "--point", "40,30", "--checkpoint",
+                       tmp_path / "garbage.pth", "--out", tmp_path / "m.tif")
+    assert_one_error_line(code, err)
+    assert "garbage.pth: not a PyTorch or safetensors checkpoint" in err and "weights_only" not in err
     (tmp_path / "garbage.safetensors").write_bytes(b"\x00" * 100)
     code, _, err = run(capsys, "segment", image_2d, "--point", "40,30", "--checkpoint",
                        tmp_path / "garbage.safetensors", "--out", tmp_path / "m.tif")
@@ -332,6 +417,14 @@ def test_console_entry_point_exit_status_and_stderr(tmp_path):
     assert len(plain.stderr.strip().splitlines()) == 1
     debug = subprocess.run(argv + ["--debug"], capture_output=True, text=True)
     assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+
+
+def test_embed_help_says_how_a_store_is_reused(capsys):
+    code, out, _ = run(capsys, "embed", "--help")
+    text = " ".join(out.split())
+    assert code == 0
+    assert "hrsam segment --embeddings" in text and "wrap_factory" in text
+    assert "the widget has no setting for stores" in text
 
 
 def test_help_lists_the_commands(capsys):

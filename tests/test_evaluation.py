@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,6 +26,8 @@ from hrsam_model.evaluation.metrics import (
 from hrsam_model.evaluation.runner import evaluate
 
 from _benchmark_scripts import load_benchmark
+
+DEV_DATA = Path(os.environ.get("HRSAM_DATA") or "/work/data")  # the real data, where it was fetched
 
 TEST_DATA = Path(__file__).parent / "data"
 
@@ -370,13 +373,13 @@ def test_missing_data_names_the_fetch_command(tmp_path):
 
 def test_real_splits_are_disjoint_when_the_data_is_present():
     try:
-        train = datasets.load_instances("nuclei", "train")
-        val = datasets.load_instances("nuclei", "val")
+        train = datasets.load_instances("nuclei", "train", DEV_DATA)
+        val = datasets.load_instances("nuclei", "val", DEV_DATA)
     except FileNotFoundError:
         pytest.skip("DSB-2018 nuclei not downloaded")
     assert len(train) > 30 and len(val) > 30
     assert {i.name for i in train}.isdisjoint(i.name for i in val)
-    full = tifffile.imread(datasets.default_data_root() / "nuclei" / "img2d.tif")
+    full = tifffile.imread(DEV_DATA / "nuclei" / "img2d.tif")
     assert all(np.array_equal(i.image, full[:, 256:]) for i in val)
 
 
@@ -426,7 +429,7 @@ def test_shipped_crop_holds_complete_validation_nuclei():
     edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
     assert not edge.any()  # every labelled nucleus is whole
     assert all((labels == v).sum() >= datasets.MIN_AREA["nuclei"] for v in values)
-    source = datasets.default_data_root() / "nuclei" / "img2d.tif"
+    source = DEV_DATA / "nuclei" / "img2d.tif"
     if source.is_file():  # it is the validation half's pixels, unchanged
         np.testing.assert_array_equal(image, tifffile.imread(source)[208:336, 256:384])
         assert datasets.NUCLEI_SPLIT_COLUMN <= 256  # the crop starts at column 256: validation side
@@ -455,7 +458,7 @@ def test_run_evaluation_prints_a_table_for_a_folder(tmp_path, monkeypatch):
 
 
 def test_litemedsam_baseline_maps_prompts_onto_its_256_px_canvas():
-    weights = datasets.default_data_root() / "lite_medsam.pth"
+    weights = DEV_DATA / "lite_medsam.pth"
     if not weights.is_file():
         pytest.skip("lite_medsam.pth not downloaded")
     from hrsam_model.evaluation.litemedsam import LiteMedSAMPredictor
@@ -497,6 +500,18 @@ def test_numpy_nifti_reader_refuses_what_is_not_nifti(tmp_path):
     (tmp_path / "short.nii.gz").write_bytes(b"\x1f\x8b broken")
     with pytest.raises(ValueError, match="readable|too short"):
         read_nifti_voxels(tmp_path / "short.nii.gz")
+
+
+def test_truncated_brain_volume_is_an_error_with_or_without_simpleitk(tmp_path, monkeypatch):
+    write_fake_data(tmp_path)
+    path = datasets._brain_file(tmp_path, "ch2.nii.gz")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="ch2.nii.gz"):
+        datasets._read_nifti(path)
+    monkeypatch.setitem(sys.modules, "SimpleITK", None)
+    with pytest.raises(ValueError, match="ch2.nii.gz"):
+        datasets._read_nifti(path)
 
 
 def test_brain_split_loads_the_same_without_simpleitk(tmp_path, monkeypatch):

@@ -1,4 +1,6 @@
 """napari_hrsam.io: reading volumes, DICOM series and planar images; writing labels with geometry."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -142,6 +144,30 @@ def test_hounsfield_like_nifti_is_flagged_as_ct(tmp_path):
     assert array.min() == -1000  # values stay in HU, nothing rescaled
 
 
+def test_labels_are_told_from_images_by_note_intent_name_or_flat_content(tmp_path):
+    from napari_hrsam._sample_data import DATA
+
+    rng = np.random.default_rng(6)
+    noisy = rng.integers(0, 6, (5, 12, 10)).astype(np.uint16)
+    written = io.write_labels(tmp_path / "out.nii.gz", noisy)  # the writer's note
+    assert io.read_image(written[0])[1]["is_labels"] is True
+    for name, array in (("plain.nrrd", noisy), ("liver_mask.nrrd", noisy),
+                        ("flat.nrrd", np.kron(rng.integers(0, 9, (5, 3, 2)), np.ones((1, 4, 5))).astype(np.uint8))):
+        sitk.WriteImage(sitk.GetImageFromArray(array), str(tmp_path / name))
+    labels = {name: io.read_image(tmp_path / name)[1]["is_labels"] for name in ("plain.nrrd", "liver_mask.nrrd", "flat.nrrd")}
+    assert labels == {"plain.nrrd": False, "liver_mask.nrrd": True, "flat.nrrd": True}
+    assert io.read_image(DATA / "colin27_t1_2mm.nii.gz")[1]["is_labels"] is False  # uint8 MR: an image
+    ct = rng.integers(-1000, 1500, (4, 8, 8)).astype(np.int16)
+    sitk.WriteImage(sitk.GetImageFromArray(ct), str(tmp_path / "ct_seg.nii.gz"))
+    assert io.read_image(tmp_path / "ct_seg.nii.gz")[1]["is_labels"] is False  # negative values
+
+
+@pytest.mark.skipif(not Path("/usr/share/mricron/templates/aal.nii.gz").is_file(), reason="no mricron atlases")
+def test_atlases_with_the_nifti_label_intent_are_labels():
+    assert io.read_image("/usr/share/mricron/templates/aal.nii.gz")[1]["is_labels"] is True
+    assert io.read_image("/usr/share/mricron/templates/ch2.nii.gz")[1]["is_labels"] is False
+
+
 def test_planar_images(tmp_path):
     grey = np.random.default_rng(2).integers(0, 4000, (20, 30)).astype(np.uint16)
     tifffile.imwrite(tmp_path / "grey.tif", grey)
@@ -179,6 +205,37 @@ def test_reading_bad_inputs_gives_clear_errors(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(ValueError, match="unsupported format"):
         io.read_image(tmp_path / "notes.txt")
+
+
+def truncated_copy(source, target, fraction=0.5):
+    data = source.read_bytes()
+    target.write_bytes(data[: int(len(data) * fraction)])
+    return target
+
+
+def test_truncated_nifti_is_an_error_not_a_volume_padded_with_zeros(tmp_path):
+    from napari_hrsam._sample_data import DATA
+
+    short = truncated_copy(DATA / "colin27_t1_2mm.nii.gz", tmp_path / "head.nii.gz")
+    with pytest.raises(ValueError, match=r"head\.nii\.gz' is truncated or corrupt") as err:
+        io.read_image(short)
+    assert len(str(err.value).splitlines()) == 1
+    plain = tmp_path / "whole.nii"
+    sitk.WriteImage(sitk.ReadImage(str(DATA / "colin27_t1_2mm.nii.gz")), str(plain))
+    with pytest.raises(ValueError, match=r"short\.nii' is truncated or corrupt: its header promises"):
+        io.read_image(truncated_copy(plain, tmp_path / "short.nii", 0.9))
+    assert io.read_image(plain)[0].shape == (81, 96, 78)  # the whole file still reads
+
+
+def test_unwritable_label_paths_are_refused_in_one_line_before_writing(tmp_path, unwritable_folder):
+    with pytest.raises(PermissionError, match="no permission to write in") as err:
+        io.write_labels(unwritable_folder / "labels.nii.gz", random_labels())
+    assert "labels.nii.gz" in str(err.value) and len(str(err.value).splitlines()) == 1
+    (tmp_path / "file.tif").write_bytes(b"x")
+    for path in (tmp_path / "file.tif" / "labels.nii.gz", tmp_path / "file.tif" / "sub" / "labels.nii.gz"):
+        with pytest.raises(NotADirectoryError, match="file.tif' is a file, not a folder"):
+            io.write_labels(path, random_labels())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.tif", "read-only"]
 
 
 def test_writing_bad_labels_raises_and_writes_nothing(tmp_path):

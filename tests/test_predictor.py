@@ -104,6 +104,14 @@ def test_bad_prompts_raise_and_keep_the_embedding(predictor, prompt):
     assert predictor.predict(points=[[29.4, 19.4]], labels=[1]).mask.shape == (20, 30)  # edge pixel is inside
 
 
+@pytest.mark.parametrize("box", [[10, 5, 10, 15], [5, 8, 25, 8], [3, 3, 3, 3]], ids=["zero-width", "zero-height", "point"])
+def test_zero_area_box_is_refused_like_the_session_does(predictor, box):
+    good = predictor.set_image(np.zeros((20, 30), np.uint8))
+    with pytest.raises(ValueError, match="has no area"):
+        predictor.predict(box=box)
+    assert predictor.embedding is good
+
+
 def test_predict_before_set_image():
     with pytest.raises(ValueError, match="set_image"):
         Predictor(build_model("hrsam_tiny"), device="cpu").predict(points=[[1, 1]], labels=[1])

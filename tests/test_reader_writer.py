@@ -1,4 +1,5 @@
 """npe2 contributions: the manifest, the reader, the labels writer and the sample data, in a real viewer."""
+import napari
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -58,6 +59,16 @@ def test_reader_gives_ct_a_soft_tissue_window(tmp_path):
     assert kwargs["contrast_limits"] == io.SOFT_TISSUE_WINDOW
 
 
+def test_reader_refuses_a_truncated_nifti_with_one_clear_line(tmp_path):
+    whole = write_volume(tmp_path / "whole.nii.gz", np.random.default_rng(3).integers(0, 999, (20, 30, 40)).astype(np.int16))
+    short = tmp_path / "short.nii.gz"
+    short.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    reader = napari_get_reader(str(short))
+    with pytest.raises(ValueError, match=r"short\.nii\.gz' is truncated or corrupt") as err:
+        reader(str(short))
+    assert len(str(err.value).splitlines()) == 1
+
+
 def test_writer_keeps_the_layer_geometry(tmp_path):
     labels = np.random.default_rng(0).integers(0, 3, (3, 4, 5)).astype(np.uint8)
     attributes = {"scale": (3.0, 0.7, 0.5), "translate": (-20.0, 2.0, 1.0), "metadata": {"direction": DIRECTION}}
@@ -67,6 +78,12 @@ def test_writer_keeps_the_layer_geometry(tmp_path):
     np.testing.assert_allclose(image.GetSpacing(), (0.5, 0.7, 3.0))
     np.testing.assert_allclose(image.GetOrigin(), (1.0, 2.0, -20.0))
     np.testing.assert_allclose(np.reshape(image.GetDirection(), (3, 3)), DIRECTION[::-1, ::-1])
+
+
+def test_writer_refuses_an_unwritable_folder_in_one_line(unwritable_folder):
+    with pytest.raises(PermissionError, match="Cannot write .*labels.nii.gz': no permission") as err:
+        write_labels(str(unwritable_folder / "labels.nii.gz"), np.ones((3, 4, 5), np.uint8), {})
+    assert len(str(err.value).splitlines()) == 1
 
 
 @pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd"])
@@ -86,10 +103,31 @@ def test_viewer_round_trip_keeps_spacing_origin_direction(make_napari_viewer, tm
     assert written == [str(out)]
 
     [reloaded] = viewer.open(str(out), plugin=PLUGIN)
+    assert isinstance(reloaded, napari.layers.Labels)
     np.testing.assert_array_equal(reloaded.data, labels)
     np.testing.assert_allclose(reloaded.scale, image.scale, rtol=1e-6)
     np.testing.assert_allclose(reloaded.translate, image.translate, atol=1e-5)
     np.testing.assert_allclose(reloaded.metadata["direction"], DIRECTION, atol=1e-6)
+
+
+def test_saved_labels_reopen_as_labels_and_images_as_images(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    noisy = np.random.default_rng(4).integers(0, 6, (5, 8, 10)).astype(np.uint8)  # not flat: only the file's note says labels
+    layer = viewer.add_labels(noisy, scale=(3.0, 0.7, 0.5), translate=(-20.0, 2.0, 1.0))
+    io.write_labels(tmp_path / "result_dicom", noisy, scale=layer.scale, translate=layer.translate)  # a DICOM series
+    for name in ("result.nii.gz", "result.mha", "result_dicom"):
+        if name != "result_dicom":
+            layer.save(str(tmp_path / name), plugin=PLUGIN)
+        [reloaded] = viewer.open(str(tmp_path / name), plugin=PLUGIN)
+        assert isinstance(reloaded, napari.layers.Labels), name
+        np.testing.assert_array_equal(reloaded.data, noisy)
+        np.testing.assert_allclose(reloaded.scale, (3.0, 0.7, 0.5), rtol=1e-6)
+        np.testing.assert_allclose(reloaded.translate, (-20.0, 2.0, 1.0), atol=1e-5)
+
+    ct = np.full((6, 20, 20), -1000, np.int16)
+    ct[:, 5:15, 5:15] = np.random.default_rng(5).integers(20, 60, (6, 10, 10))
+    [image] = viewer.open(str(write_volume(tmp_path / "ct_segment_me.nii.gz", ct)), plugin=PLUGIN)
+    assert isinstance(image, napari.layers.Image)  # negative: never labels, whatever its name
 
 
 def test_viewer_opens_a_dicom_folder(make_napari_viewer, tmp_path):

@@ -425,8 +425,11 @@ def test_a_failed_propagation_keeps_the_slice_that_was_segmented(make_napari_vie
 def test_nifti_through_reader_widget_and_writer_keeps_geometry(make_napari_viewer, qtbot, tmp_path):
     direction = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
     geometry = {"spacing": (2.5, 0.8, 0.7), "origin": (-30.0, 12.0, 4.0), "direction": direction}
-    volume = sphere_volume()
-    io.write_labels(tmp_path / "volume.nii.gz", volume, geometry)  # any integer volume will do
+    import SimpleITK as sitk
+
+    volume = sitk.GetImageFromArray(sphere_volume().astype(np.float32))  # float: an image, not labels
+    io._apply_geometry(volume, geometry)
+    sitk.WriteImage(volume, str(tmp_path / "volume.nii.gz"))
     viewer = make_napari_viewer()
     [image] = viewer.open(str(tmp_path / "volume.nii.gz"), plugin=PLUGIN)
     widget = dock(viewer)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from . import datasets as dataset_io
 from .metrics import Summary, summarize
@@ -22,8 +23,9 @@ BASELINES = ("grabcut", "randomwalker", "litemedsam")
 _ALIASES = {"random_walker": "randomwalker", "random-walker": "randomwalker", "lite_medsam": "litemedsam"}
 
 
-def make_baseline(name: str):
-    """A predictor-like baseline by name (see `BASELINES`)."""
+def make_baseline(name: str, data_root: str | None = None):
+    """A predictor-like baseline by name (see `BASELINES`); LiteMedSAM's lite_medsam.pth is looked
+    for in `data_root` (default: $HRSAM_DATA)."""
     name = _ALIASES.get(name, name)
     if name == "grabcut":
         from .baselines import GrabCutPredictor
@@ -36,7 +38,7 @@ def make_baseline(name: str):
     if name == "litemedsam":
         from .litemedsam import LiteMedSAMPredictor
 
-        return LiteMedSAMPredictor()
+        return LiteMedSAMPredictor(None if data_root is None else Path(data_root) / "lite_medsam.pth")
     raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
 
 
@@ -161,7 +163,7 @@ def run_evaluation(
             notes.append("WARNING: random weights: the model's numbers measure nothing")
     for name in baselines:
         try:
-            methods.append((_ALIASES.get(name, name), make_baseline(name)))
+            methods.append((_ALIASES.get(name, name), make_baseline(name, data_root)))
         except (ImportError, FileNotFoundError) as error:
             notes.append(f"skipped baseline {name}: {error}")
     if not methods:
@@ -189,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--dataset", help="comma-separated: nuclei, ecoli, brain")
     source.add_argument("--data", help="folder of image_ID.tif + mask_ID.tif pairs or .npz files")
     parser.add_argument("--split", default="val", choices=dataset_io.SPLITS)
-    parser.add_argument("--data-root", help="where the datasets lie (default $HRSAM_DATA or /work/data)")
+    parser.add_argument("--data-root", help="where the datasets lie (default $HRSAM_DATA)")
     parser.add_argument("--target-size", type=int, default=1024)
     parser.add_argument("--baselines", default="", help=f"comma-separated: {', '.join(BASELINES)}")
     parser.add_argument("--max-instances", type=int, help="deterministic random subset per dataset")

@@ -83,7 +83,25 @@ def target_kind(instance: Instance) -> str:
 
 
 def default_data_root() -> Path:
-    return Path(os.environ.get("HRSAM_DATA", "/work/data"))
+    """Where the downloaded datasets lie when no folder is given: ``$HRSAM_DATA``.
+
+    There is no built-in folder: unset, this is a FileNotFoundError that says how to name one.
+    """
+    root = os.environ.get("HRSAM_DATA")
+    if not root:
+        raise FileNotFoundError("no data folder: set HRSAM_DATA=DIR or pass --data-root DIR (data_root=DIR "
+                                "from Python); `python -m hrsam_model.training.fetch_data --out DIR` fetches the data")
+    return Path(root)
+
+
+def _data_root(data_root, dataset: str) -> Path | None:
+    """The folder given, else ``default_data_root()``; None for the brain, whose atlas files
+    may also come from the system's mricron-data package."""
+    if data_root is not None:
+        return Path(data_root)
+    if dataset == "brain" and not os.environ.get("HRSAM_DATA"):
+        return None
+    return default_data_root()
 
 
 def load_instances(
@@ -98,7 +116,7 @@ def load_instances(
     `max_instances` keeps a deterministic random subset (by `seed`) in the original order.
     """
     _check_name(dataset, split)
-    root = Path(data_root) if data_root is not None else default_data_root()
+    root = _data_root(data_root, dataset)
     loader = {"nuclei": _nuclei, "ecoli": _ecoli, "brain": _brain}[dataset]
     instances = loader(root, split)
     return subsample(instances, max_instances, seed)
@@ -110,7 +128,7 @@ def load_split_images(
     """The raw pixels of a split, without labels (for distillation): 2-D images, or a 3-D
     (z, y, x) half-volume for "brain" (slice it along any axis; it never crosses the midline)."""
     _check_name(dataset, split)
-    root = Path(data_root) if data_root is not None else default_data_root()
+    root = _data_root(data_root, dataset)
     if dataset == "nuclei":
         image, _ = _read_nuclei(root)
         return [image[:, _nuclei_columns(split)]]
@@ -142,7 +160,7 @@ def _require(path: Path, dataset: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} not found. Fetch the {dataset} data with: {_FETCH[dataset]} "
-            f"(DATA_ROOT is $HRSAM_DATA or /work/data, or pass data_root=...)"
+            f"(DATA_ROOT is --data-root / data_root=..., else $HRSAM_DATA)"
         )
     return path
 
@@ -211,21 +229,26 @@ def _ecoli(root: Path, split: str) -> list[Instance]:
 
 
 # ----------------------------------------------------------------------------------------- brain
-def _brain_file(root: Path, name: str) -> Path:
-    for folder in (root / "mricron", _MRICRON_DIR):
+def _brain_file(root: Path | None, name: str) -> Path:
+    for folder in ((root / "mricron",) if root is not None else ()) + (_MRICRON_DIR,):
         if (folder / name).is_file():
             return folder / name
     return _require(_MRICRON_DIR / name, "brain")
 
 
 def _read_nifti(path: Path) -> np.ndarray:
-    """The volume as a (z, y, x) array on the file's voxel grid (no reorientation)."""
+    """The volume as a (z, y, x) array on the file's voxel grid (no reorientation).
+
+    A truncated or damaged file is a ValueError naming it: the numpy reader checks every file
+    first, since SimpleITK pads a short NIfTI with zeros without a word.
+    """
+    from .nifti import read_nifti_voxels
+
+    voxels = read_nifti_voxels(path)
     try:
         import SimpleITK as sitk
     except ImportError:  # e.g. a lent GPU machine with no package index: the same voxels by numpy
-        from .nifti import read_nifti_voxels
-
-        return read_nifti_voxels(path)
+        return voxels
     return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
 
 

@@ -22,7 +22,7 @@ _CANVAS_SCALE = 4  # 1024 px prompt-encoder canvas / 256 px LiteMedSAM canvas
 class LiteMedSAMPredictor:
     """Predictor-like: ``set_image(image)``, ``predict(points, labels, box, mask_input)``.
 
-    `weights`: LiteMedSAM's lite_medsam.pth (default: $HRSAM_DATA or /work/data)."""
+    `weights`: LiteMedSAM's lite_medsam.pth (default: in $HRSAM_DATA)."""
 
     def __init__(self, weights: str | os.PathLike | None = None, device: str | None = "cpu"):
         try:
