@@ -83,7 +83,7 @@ def small_volume():
     return volume
 
 
-CENTRES = [(20, 20), (44, 42), (14, 50), (28, 28), (48, 48)]
+CENTRES = {2: [(20, 20), (44, 42), (14, 50)], 3: [(28, 28), (48, 48)]}  # the structures
 
 
 class Driver:
@@ -141,7 +141,8 @@ class Driver:
 
     def random_pixel(self):
         if self.rng.random() < 0.7:
-            r, c = CENTRES[self.rng.integers(len(CENTRES))]
+            centres = CENTRES[self.image.ndim]
+            r, c = centres[self.rng.integers(len(centres))]
             return r + self.rng.uniform(-3, 3), c + self.rng.uniform(-3, 3)
         return self.rng.uniform(0, 63), self.rng.uniform(0, 63)
 
