@@ -78,7 +78,8 @@ class Driver:
         return self.widget._runner.busy
 
     def where(self) -> str:
-        return f"seed {self.seed}, actions {self.log}"
+        alone = f"HRSAM_RANDOM_FIRST_SEED={self.seed} HRSAM_RANDOM_SEQUENCES=1"
+        return f"seed {self.seed} (alone: {alone}), actions {self.log}"
 
     def z(self) -> int:
         return int(round(float(self.image.world_to_data(self.viewer.dims.point)[0]))) if self.volume else 0
