@@ -38,12 +38,6 @@ FIRST_SEED = int(os.environ.get("HRSAM_RANDOM_FIRST_SEED", 0))
 BLOCKS = 4  # one viewer per block
 ACTIONS_PER_SEQUENCE = (10, 16)
 
-# Known bugs (issue 30) fixed in another branch: flip each to True after that merge.
-# issue 30 bug 5: changing the target size or the model drops the session, its undo history
-# included, so committed objects can no longer be undone. With it on, such a change must
-# keep every undo step and the labels (checked like any other action).
-SETTINGS_KEEP_HISTORY = False
-
 SET_PROMPTS = "set prompts"
 RESET = "reset"
 
@@ -184,8 +178,7 @@ def act_option(d: Driver, check):
 
 
 def act_setting(d: Driver, combo):
-    if not SETTINGS_KEEP_HISTORY:
-        return [], None  # issue 30 bug 5: changing target size or model drops undo history
+    # a model or target-size change must keep every undo step and the labels (issue 30 bug 5)
     combo.setCurrentIndex((combo.currentIndex() + 1) % combo.count())
     return [], None
 
