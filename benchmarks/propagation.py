@@ -66,13 +66,14 @@ def variant_sets():
     from napari_hrsam.propagation_rules import PropagationRules
 
     return {
-        "step 0.5": PropagationRules(max_step=0.5),
-        "no step limit": PropagationRules(max_step=None),
+        "agreement 0.3": PropagationRules(min_agreement=0.3),
+        "agreement 0.5": PropagationRules(min_agreement=0.5),
         "growth 1.5": PropagationRules(max_growth=1.5),
-        "growth 3": PropagationRules(max_growth=3.0),
         "foreign 0.3": PropagationRules(max_foreign=0.3),
-        "foreign off": PropagationRules(max_foreign=None),
+        "no step limit": PropagationRules(max_step=None),
         "box": PropagationRules(use_box=True),
+        "box, agreement 0.5": PropagationRules(use_box=True, min_agreement=0.5),
+        "growth 1.5, agreement 0.5": PropagationRules(max_growth=1.5, min_agreement=0.5),
     }
 
 

@@ -67,10 +67,14 @@ class SliceEngine:
         self._flat: OrderedDict = OrderedDict()  # (slice, window, limits) -> no contrast
         self._lock = threading.RLock()  # the predictor holds one embedding at a time
 
-    def region(self, key: SliceKey, prompts: Prompts, previous: SliceResult | None = None) -> Region:
+    def region(self, key: SliceKey, prompts: Prompts, previous: SliceResult | None = None,
+               zoom: bool = True) -> Region:
+        """The window of slice ``key`` to decode ``prompts`` in: the whole slice (or, for a huge
+        slice, a window around the prompts, kept from ``previous`` while it fits), or with
+        zoom-in (and ``zoom``) a window around the object once it has a mask and several clicks."""
         shape = self.layout.slice_shape(key)
         old = previous.region if previous is not None else None
-        if self.zoom_in and previous is not None and len(prompts.points) > 1 and prompts.box is None:
+        if zoom and self.zoom_in and previous is not None and len(prompts.points) > 1 and prompts.box is None:
             bbox = None if previous.mask.empty else previous.mask.bbox
             return zoom_region(shape, prompts, bbox, self.target_size, old)
         return choose_region(shape, prompts, self.target_size, old)

@@ -96,7 +96,7 @@ def _predict_next(engine: SliceEngine, key: SliceKey, previous: SliceResult,
                   rules: PropagationRules) -> SliceResult:
     """The model's answer on ``key`` prompted by ``previous``, kept within a step of it."""
     prompts = next_prompts(previous.mask, rules)
-    region = engine.region(key, prompts, previous)
+    region = engine.region(key, prompts, previous, zoom=False)  # the slice's own embedding
     mask_input = engine.mask_input(previous, region)
     result = engine.predict(key, region, prompts, mask_input, user_clicks=False)
     kept = constrain(result.mask, previous.mask, step_radius(previous.mask, rules))

@@ -11,10 +11,14 @@ new mask with the *seed* (the slice the user segmented), not only with the previ
 - ``STOP_INTENSITY``: more than ``max_foreign`` of the new mask's pixels lie outside the seed's
   intensity range (its ``INTENSITY_QUANTILES``, widened by ``INTENSITY_MARGIN`` of the contrast
   window): the mask has spread into other tissue.
+- ``STOP_DRIFT``: the new mask overlaps the previous slice's by less than ``min_agreement`` (IoU):
+  the mask wandered off the structure (off by default).
 - ``STOP_AREA``: the area changed more than ``max_area_change`` times from the previous slice
   (off by default; the rule of earlier releases).
 
-And the next slice's mask may grow past the previous slice's only by ``max_step`` of its
+The next slice is prompted with a positive click at the deepest point of each piece of the previous
+mask (at most ``MAX_PIECES``, each at least ``MIN_PIECE_SHARE`` of the largest), so an object in
+several pieces propagates as several pieces. And the next slice's mask may grow past the previous slice's only by ``max_step`` of its
 equivalent radius (at least ``MIN_STEP_PIXELS``), keeping the connected pieces that touch the
 previous mask: a structure's cross-section changes gradually, a leak does not.
 """
@@ -32,6 +36,7 @@ STOP_EMPTY = "empty mask"
 STOP_IOU = "low predicted IoU"
 STOP_GROWTH = "grew past the seed"
 STOP_INTENSITY = "spread into other intensities"
+STOP_DRIFT = "left the previous slice's mask"
 STOP_AREA = "area change"
 STOP_USER = "user-prompted slice"
 STOP_CANCEL = "cancelled"
@@ -40,6 +45,8 @@ BOX_GROWTH = 0.1  # fraction of the box size added on each side for the next sli
 INTENSITY_QUANTILES = (0.05, 0.95)
 INTENSITY_MARGIN = 0.05  # of the contrast window, added on each side of the seed's range
 MIN_STEP_PIXELS = 2
+MAX_PIECES = 4
+MIN_PIECE_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -47,13 +54,14 @@ class PropagationRules:
     """The stop rules and prompt of a propagation (see the module docstring).
 
     ``min_iou`` in [0, 1]; ``max_growth`` > 1 or None (off); ``max_foreign`` in (0, 1] or None;
-    ``max_area_change`` > 1 or None; ``max_step`` > 0 or None (the mask may grow freely);
+    ``min_agreement`` in (0, 1] or None; ``max_area_change`` > 1 or None; ``max_step`` > 0 or None (the mask may grow freely);
     ``use_box``: also prompt with the previous mask's box, grown by ``BOX_GROWTH``.
     """
 
     min_iou: float = 0.5
     max_growth: float | None = 2.0
     max_foreign: float | None = 0.5
+    min_agreement: float | None = None
     max_area_change: float | None = None
     max_step: float | None = 0.25
     use_box: bool = False
@@ -67,6 +75,8 @@ class PropagationRules:
                 raise ValueError(f"{name} must be > 1 (or None: off), got {value}")
         if self.max_foreign is not None and not 0 < self.max_foreign <= 1:
             raise ValueError(f"max_foreign must lie in (0, 1] (or None: off), got {self.max_foreign}")
+        if self.min_agreement is not None and not 0 < self.min_agreement <= 1:
+            raise ValueError(f"min_agreement must lie in (0, 1] (or None: off), got {self.min_agreement}")
         if self.max_step is not None and not self.max_step > 0:
             raise ValueError(f"max_step must be > 0 (or None: off), got {self.max_step}")
 
@@ -115,6 +125,8 @@ def stop_reason(mask: SparseMask, iou: float, previous: SparseMask, seed: SeedSt
         return STOP_GROWTH
     if rules.max_foreign is not None and foreign > rules.max_foreign:
         return STOP_INTENSITY
+    if rules.min_agreement is not None and overlap_iou(mask, previous) < rules.min_agreement:
+        return STOP_DRIFT
     if rules.max_area_change is not None:
         ratio = mask.area / max(previous.area, 1)
         if ratio > rules.max_area_change or ratio < 1 / rules.max_area_change:
@@ -129,6 +141,30 @@ def deepest_point(mask: SparseMask) -> tuple[float, float]:
     return float(mask.offset[0] + r - 1), float(mask.offset[1] + c - 1)
 
 
+def piece_points(mask: SparseMask) -> tuple[tuple[float, float], ...]:
+    """The deepest point of each sizeable piece of ``mask``, largest piece first."""
+    pieces, count = ndimage.label(mask.crop)
+    if count <= 1:
+        return (deepest_point(mask),)
+    sizes = np.bincount(pieces.ravel())[1:]
+    order = [int(i) for i in np.argsort(-sizes) if sizes[i] >= MIN_PIECE_SHARE * sizes.max()]
+    points = []
+    for index in order[:MAX_PIECES]:
+        piece = SparseMask.from_dense(pieces == index + 1, offset=mask.offset, shape=mask.shape)
+        points.append(deepest_point(piece))
+    return tuple(points)
+
+
+def overlap_iou(a: SparseMask, b: SparseMask) -> float:
+    """IoU of two masks of one slice (their bounding boxes only)."""
+    if a.empty or b.empty:
+        return 0.0
+    top, left = min(a.bbox[0], b.bbox[0]), min(a.bbox[1], b.bbox[1])
+    window = (slice(top, max(a.bbox[2], b.bbox[2])), slice(left, max(a.bbox[3], b.bbox[3])))
+    x, y = _placed(a, window), _placed(b, window)
+    return float(np.count_nonzero(x & y) / np.count_nonzero(x | y))
+
+
 def grown_box(mask: SparseMask) -> tuple[float, float, float, float]:
     """The mask's box (row0, col0, row1, col1 inclusive pixels) enlarged by BOX_GROWTH,
     clipped to the slice."""
@@ -140,8 +176,10 @@ def grown_box(mask: SparseMask) -> tuple[float, float, float, float]:
 
 
 def next_prompts(previous: SparseMask, rules: PropagationRules) -> Prompts:
-    """One positive click at the previous mask's deepest point (and its grown box)."""
-    return Prompts(points=(deepest_point(previous),), labels=(POSITIVE,),
+    """A positive click at the deepest point of each piece of the previous mask (and its
+    grown box)."""
+    points = piece_points(previous)
+    return Prompts(points=points, labels=(POSITIVE,) * len(points),
                    box=grown_box(previous) if rules.use_box else None)
 
 

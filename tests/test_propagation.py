@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from _session_fakes import FakePredictor, cylinder, disk
-from napari_hrsam.propagation_rules import (STOP_AREA, STOP_GROWTH, STOP_INTENSITY,
-                                            PropagationRules, constrain)
+from napari_hrsam.propagation_rules import (STOP_AREA, STOP_DRIFT, STOP_GROWTH, STOP_INTENSITY,
+                                            PropagationRules, constrain, overlap_iou)
 from napari_hrsam.session import Session
 from napari_hrsam.state import SparseMask
 
@@ -91,10 +91,37 @@ def test_constrain_keeps_pieces_touching_the_previous_mask_within_the_step():
     assert constrain(SparseMask.from_dense(new), previous, None).dense()[8, 8]
 
 
+def test_an_object_in_two_pieces_propagates_as_two_pieces():
+    volume = cylinder(centre=(20, 16), radius=7)
+    volume |= cylinder(centre=(44, 48), radius=7)
+    session = Session(volume, FakePredictor())
+    session.set_slice((10,))
+    session.set_prompts([(20, 16), (44, 48)], [1, 1])
+    session.propagate()
+    session.commit()
+    np.testing.assert_array_equal(session.labels > 0, volume > 0)
+
+
+def test_a_mask_that_wanders_off_stops_with_the_agreement_rule():
+    volume = np.zeros((12, 64, 96), np.uint8)
+    for z in range(12):  # a disk sliding 4 px a slice: each slice overlaps the last by IoU ~0.5
+        volume[z] = disk((64, 96), (32, 20 + 4 * z), 8)
+    session = Session(volume, FakePredictor())
+    session.set_slice((0,))
+    session.add_point((32, 20))
+    free = session.propagate("forward", rules=PropagationRules(max_step=None))
+    assert len(free.slices) == 11
+    session.undo()
+    strict = session.propagate("forward", rules=PropagationRules(max_step=None, min_agreement=0.7))
+    assert not strict.slices and strict.stop_reasons == {1: STOP_DRIFT}
+    a = SparseMask.from_dense(volume[0] > 0)
+    assert overlap_iou(a, a) == 1.0 and overlap_iou(a, SparseMask.from_dense(volume[11] > 0)) == 0.0
+
+
 @pytest.mark.parametrize("bad, message", [
     (dict(min_iou=1.5), "min_iou"), (dict(max_growth=0.5), "max_growth"),
     (dict(max_foreign=0.0), "max_foreign"), (dict(max_area_change=1.0), "max_area_change"),
-    (dict(max_step=-1), "max_step")])
+    (dict(max_step=-1), "max_step"), (dict(min_agreement=2), "min_agreement")])
 def test_bad_rules_are_refused_in_one_line(bad, message):
     with pytest.raises(ValueError, match=message) as error:
         PropagationRules(**bad)
