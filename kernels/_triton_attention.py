@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from ._dispatch import import_triton
 from ._attention_torch import attention_torch
+from ._dispatch import import_triton
 from .windows import QUERY_BLOCK, WindowIndex
 
 triton = import_triton()

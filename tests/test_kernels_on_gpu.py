@@ -12,8 +12,10 @@ import torch
 
 from hrsam_kernels import selective_scan, window_attention, window_index
 from test_selective_scan import reference as scan_reference  # float64, one step per token
-from test_window_attention import reference as attention_reference  # float64, dense per window
-from test_window_attention import rel_err
+from test_window_attention import (
+    reference as attention_reference,  # float64, dense per window
+    rel_err,
+)
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 pytestmark = needs_cuda
