@@ -26,7 +26,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import data_root, machine_description  # noqa: E402
-
 from hrsam_model.evaluation import datasets  # noqa: E402
 from hrsam_model.evaluation.command import add_zoom_option, load_model_predictor, make_baseline  # noqa: E402
 from hrsam_model.evaluation.metrics import summarize  # noqa: E402

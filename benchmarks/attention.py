@@ -29,7 +29,6 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _timing import load, machine, measure_interleaved, table  # noqa: E402
-
 from hrsam_kernels import window_attention, window_index  # noqa: E402
 
 

@@ -18,7 +18,6 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine_description, median_seconds, print_table  # noqa: E402
-
 from hrsam_model import build_model  # noqa: E402
 from hrsam_model.transforms import logits_to_image  # noqa: E402
 

@@ -19,9 +19,14 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import (machine_description, matmul_gflops, median_seconds, peak_memory_gib,  # noqa: E402
-                    print_table, reset_peak_memory)
-
+from common import (  # noqa: E402
+    machine_description,
+    matmul_gflops,
+    median_seconds,
+    peak_memory_gib,
+    print_table,
+    reset_peak_memory,
+)
 from hrsam_model import build_model  # noqa: E402
 
 

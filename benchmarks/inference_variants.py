@@ -26,12 +26,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import data_root, machine_description, print_table  # noqa: E402
-
-from hrsam_model.postprocess import hold_clicks  # noqa: E402
 from hrsam_model.evaluation import datasets  # noqa: E402
 from hrsam_model.evaluation.command import load_model_predictor  # noqa: E402
 from hrsam_model.evaluation.metrics import summarize  # noqa: E402
 from hrsam_model.evaluation.runner import evaluate  # noqa: E402
+from hrsam_model.postprocess import hold_clicks  # noqa: E402
 
 WIDGET_MIN_CROP, WIDGET_EXPANSION = 200, 1.4
 

@@ -24,7 +24,6 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _timing import load, machine, measure_interleaved, table  # noqa: E402
-
 from hrsam_kernels import selective_scan  # noqa: E402
 
 

@@ -9,8 +9,13 @@ import torch
 from .device import resolve_device
 from .postprocess import hold_clicks, keep_clicked_pieces
 from .transforms import (
-    TARGET_SIZES, box_to_model, check_image, logits_to_image, points_to_model,
-    prepare_input, to_display_range,
+    TARGET_SIZES,
+    box_to_model,
+    check_image,
+    logits_to_image,
+    points_to_model,
+    prepare_input,
+    to_display_range,
 )
 
 

@@ -55,7 +55,7 @@ def resolve_backend(backend: str | None, *tensors: torch.Tensor) -> str:
     if choice == "triton":
         if import_triton() is None:
             raise ValueError("backend 'triton' was requested but triton cannot be imported; install "
-                             "triton or use backend='torch'")
+                             "it (pip install 'napari-hrsam[gpu]') or use backend='torch'")
         if not on_cuda and not triton_interpreted():
             raise ValueError("the Triton kernels need CUDA tensors (or TRITON_INTERPRET=1 set before "
                              "triton is first imported); use backend='torch' on this device")

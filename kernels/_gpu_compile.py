@@ -58,6 +58,8 @@ def compile_all(arch: int, which=("attention", "scan")) -> list[str]:
     from ._dispatch import import_triton
 
     triton = import_triton()
+    if triton is None:
+        raise RuntimeError("triton is not installed: pip install 'napari-hrsam[gpu]'")
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 

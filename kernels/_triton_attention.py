@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import torch
 
+from ._attention_torch import attention_torch
 from ._dispatch import import_triton
-from .window_attention import attention_torch
 from .windows import QUERY_BLOCK, WindowIndex
 
 triton = import_triton()
+if triton is None:
+    raise ImportError("the Triton kernels need triton: pip install 'napari-hrsam[gpu]'")
 import triton.language as tl  # noqa: E402  (after the RTLD_DEEPBIND import above)
 
 

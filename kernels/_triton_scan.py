@@ -19,8 +19,11 @@ from __future__ import annotations
 import torch
 
 from ._dispatch import import_triton
+from ._scan_autograd import scan_torch
 
 triton = import_triton()
+if triton is None:
+    raise ImportError("the Triton kernels need triton: pip install 'napari-hrsam[gpu]'")
 import triton.language as tl  # noqa: E402  (after the RTLD_DEEPBIND import above)
 
 CHUNK = 256
@@ -151,8 +154,6 @@ class _TritonScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gy):
-        from .selective_scan import scan_torch
-
         inputs = [t.detach().requires_grad_(t.requires_grad) if t is not None else None
                   for t in ctx.saved_tensors]
         wanted = [t for t in inputs if t is not None and t.requires_grad]

@@ -7,11 +7,11 @@ throws away (36% of the slots of a shifted layer on a 64x64 grid).
 """
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-
+from ._attention_torch import attention_torch
 from ._dispatch import resolve_backend
 from .windows import WindowIndex
+
+__all__ = ["window_attention", "attention_torch"]
 
 
 def _check(q, k, v, windows, pad_k, pad_v):
@@ -27,34 +27,6 @@ def _check(q, k, v, windows, pad_k, pad_v):
         raise ValueError(f"pad_k must have shape {(slots, heads, dim)}, got {tuple(pad_k.shape)}")
     if tuple(pad_v.shape) != (heads, dim):
         raise ValueError(f"pad_v must have shape {(heads, dim)}, got {tuple(pad_v.shape)}")
-
-
-def attention_torch(q, k, v, windows: WindowIndex, pad_k, pad_v, scale: float, out=None):
-    """One SDPA call per window group, on the group's real queries only.
-
-    Keys and values of a group are its gathered real tokens followed by the padding token at the
-    group's padding slots (the order of keys does not change a softmax).
-    """
-    n, heads, dim = q.shape
-    pad_k, pad_v = pad_k.to(q.dtype), pad_v.to(q.dtype)
-    k, v = k.to(q.dtype), v.to(q.dtype)
-    if out is None:
-        out = q.new_empty(n, heads, dim)
-    for group in windows.groups:
-        g, r = group.tokens.shape
-        flat = group.tokens.reshape(-1)
-        qg = q.index_select(0, flat).view(g, r, heads, dim).transpose(1, 2)
-        kg = k.index_select(0, flat).view(g, r, heads, dim)
-        vg = v.index_select(0, flat).view(g, r, heads, dim)
-        p = group.pad_slots.shape[1]
-        if p:
-            kg = torch.cat([kg, pad_k[group.pad_slots]], dim=1)
-            vg = torch.cat([vg, pad_v.expand(g, p, heads, dim)], dim=1)
-        og = F.scaled_dot_product_attention(qg, kg.transpose(1, 2), vg.transpose(1, 2), scale=scale)
-        # scattered in place straight from SDPA's (g, heads, r, dim) layout: no per-group copy
-        # (autocast may hand back bf16 from SDPA)
-        out[group.tokens] = og.transpose(1, 2).to(out.dtype)
-    return out
 
 
 def window_attention(q, k, v, windows: WindowIndex, pad_k, pad_v, scale=None, backend=None):

@@ -2,9 +2,21 @@
 from __future__ import annotations
 
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout,
-                            QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox, QToolButton,
-                            QVBoxLayout)
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+)
 
 from napari_hrsam import _keys
 from napari_hrsam._model_loader import DEFAULT_MODEL, DEVICES, TARGET_SIZES

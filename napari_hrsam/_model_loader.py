@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from typing import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 DEFAULT_MODEL = "hrsam_tiny"
 TARGET_SIZES = (1024, 2048, 4096)

@@ -20,8 +20,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import QWidget
 
-from napari_hrsam import _keys
-from napari_hrsam import _prompt_layers as layers_io
+from napari_hrsam import _keys, _prompt_layers as layers_io
 from napari_hrsam._cancel import cancel_click
 from napari_hrsam._clicks import click_callback
 from napari_hrsam._controls import NEW_LABELS, build_controls, fill_layer_combo, select as _select

@@ -157,6 +157,7 @@ class EmbeddingStore:
         """The stored ``ImageEmbedding`` (float32 features on the CPU) for a content key,
         or None."""
         import torch
+
         from hrsam_model import ImageEmbedding
 
         name = self._by_key.get(key)

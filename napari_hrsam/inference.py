@@ -15,8 +15,14 @@ from scipy.ndimage import binary_dilation
 
 from .embedding_cache import EmbeddingCache
 from .region import choose_region, shrink, to_region, zoom_region
-from .slicing import (ImageLayout, check_finite, contrast_step, model_image, no_contrast,
-                      percentile_limits)
+from .slicing import (
+    ImageLayout,
+    check_finite,
+    contrast_step,
+    model_image,
+    no_contrast,
+    percentile_limits,
+)
 from .state import Prompts, Region, SliceKey, SliceResult, SparseMask
 
 AUTO_LIMITS_KEPT = 1024  # slices whose percentile limits are remembered

@@ -13,11 +13,27 @@ from dataclasses import replace
 from typing import Callable
 
 from .inference import SliceEngine
-from .propagation_rules import (STOP_CANCEL, STOP_RANGE, STOP_USER, PropagationRules, SeedStats,
-                                constrain, next_prompts, scaled_intensities, step_radius,
-                                stop_reason)
-from .state import (ObjectState, PropagationRequest, PropagationResult, SliceKey, SliceResult,
-                    SliceState, SparseMask)
+from .propagation_rules import (
+    STOP_CANCEL,
+    STOP_RANGE,
+    STOP_USER,
+    PropagationRules,
+    SeedStats,
+    constrain,
+    next_prompts,
+    scaled_intensities,
+    step_radius,
+    stop_reason,
+)
+from .state import (
+    ObjectState,
+    PropagationRequest,
+    PropagationResult,
+    SliceKey,
+    SliceResult,
+    SliceState,
+    SparseMask,
+)
 
 DIRECTIONS = {"forward": (1,), "backward": (-1,), "both": (1, -1)}
 

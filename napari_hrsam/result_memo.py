@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import replace
 
-from .state import ObjectState, SliceResult, SliceKey
+from .state import ObjectState, SliceKey, SliceResult
 
 RESULTS_KEPT = 128
 

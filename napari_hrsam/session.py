@@ -46,8 +46,19 @@ from .prompt_checks import checked_box, checked_point
 from .propagation_rules import PropagationRules
 from .result_memo import ResultMemo
 from .slicing import ImageLayout, choose_channels, normalise_limits
-from .state import (NEGATIVE, POSITIVE, ObjectState, Prediction, PredictRequest, Prompts,
-                    PropagationRequest, PropagationResult, SliceKey, SliceState, SparseMask)
+from .state import (
+    NEGATIVE,
+    POSITIVE,
+    ObjectState,
+    Prediction,
+    PredictRequest,
+    Prompts,
+    PropagationRequest,
+    PropagationResult,
+    SliceKey,
+    SliceState,
+    SparseMask,
+)
 
 DEFAULT_CACHE_BYTES = 1 << 30
 

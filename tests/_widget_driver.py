@@ -13,10 +13,10 @@ import random
 import time
 
 import numpy as np
-from _session_fakes import FakePredictor
-from _shadow_history import COMMIT, PROPAGATE, ShadowHistory, commit_of
 from app_model.types import KeyBinding
 
+from _session_fakes import FakePredictor
+from _shadow_history import COMMIT, PROPAGATE, ShadowHistory, commit_of
 from napari_hrsam import _prompt_layers as layers_io
 
 WAIT_MS = 20_000

@@ -5,7 +5,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-import os  # noqa: E402
 import tempfile  # noqa: E402
 
 import pytest  # noqa: E402

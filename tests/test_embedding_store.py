@@ -6,8 +6,14 @@ import torch
 
 from _micro_model import micro_model
 from hrsam_model import Predictor
-from napari_hrsam.embedding_store import (EmbeddingStore, StoreBackedPredictor, build_store,
-                                          content_key, model_fingerprint, wrap_factory)
+from napari_hrsam.embedding_store import (
+    EmbeddingStore,
+    StoreBackedPredictor,
+    build_store,
+    content_key,
+    model_fingerprint,
+    wrap_factory,
+)
 from napari_hrsam.session import Session
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from _benchmark_scripts import load_benchmark
 from hrsam_model.evaluation import datasets
 from hrsam_model.evaluation.clicker import Click, Clicker, boundary_distance, next_click
 from hrsam_model.evaluation.metrics import (
@@ -24,8 +25,6 @@ from hrsam_model.evaluation.metrics import (
     summarize,
 )
 from hrsam_model.evaluation.runner import evaluate
-
-from _benchmark_scripts import load_benchmark
 
 DEV_DATA = Path(os.environ.get("HRSAM_DATA") or "/work/data")  # the real data, where it was fetched
 

@@ -12,17 +12,29 @@ import torch
 
 from hrsam_kernels import selective_scan, window_attention, window_index
 from test_selective_scan import reference as scan_reference  # float64, one step per token
-from test_window_attention import reference as attention_reference  # float64, dense per window
-from test_window_attention import rel_err
+from test_window_attention import (
+    reference as attention_reference,  # float64, dense per window
+    rel_err,
+)
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 pytestmark = needs_cuda
+
+
+def triton_imports() -> bool:
+    from hrsam_kernels._dispatch import import_triton
+
+    return import_triton() is not None
+
+
+needs_triton = pytest.mark.skipif(not triton_imports(), reason="needs triton (the gpu extra)")
 
 # limits on ||out - ref|| / ||ref|| against float64 on the same (rounded) inputs: fp32 keeps fp32
 # products; half-precision outputs are themselves rounded to 8 (bf16) or 11 (fp16) bits
 TOLERANCE = {torch.float32: 1e-4, torch.bfloat16: 1e-2, torch.float16: 2e-3}
 
 
+@needs_triton
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("shift", [0, 8])
 @pytest.mark.parametrize("grids,batch", [([(64, 64)], 1), ([(50, 70)], 2), ([(64, 64), (32, 32), (16, 16)], 1)])
@@ -40,6 +52,7 @@ def test_triton_attention_matches_float64_at_vit_b_width(grids, batch, shift, dt
         assert rel_err(out, ref) < TOLERANCE[dtype], (backend, rel_err(out, ref))
 
 
+@needs_triton
 def test_triton_attention_writes_every_row_at_scale():
     from hrsam_kernels._triton_attention import attention_triton
 
@@ -50,6 +63,7 @@ def test_triton_attention_writes_every_row_at_scale():
     assert not out.isnan().any(), "some token rows were never written"
 
 
+@needs_triton
 def test_triton_attention_gradients_match_torch_path():
     windows = window_index([(40, 56)], 1, shift=8, device="cuda")
     inputs = [torch.randn(windows.num_tokens, 12, 64, device="cuda", dtype=torch.float64) for _ in range(3)]
@@ -73,6 +87,7 @@ def scan_inputs(b, length, c, n, dtype, seed):
     return [t.to(dtype) if t.dim() == 3 else t for t in (u, delta, A, B, C, D, bias)]
 
 
+@needs_triton
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("b,length,c,n", [(1, 4096, 192, 16), (2, 1000, 768, 32), (1, 4096 + 1024 + 256, 192, 16)])
 def test_triton_scan_matches_float64_at_model_size(b, length, c, n, dtype):
@@ -84,6 +99,7 @@ def test_triton_scan_matches_float64_at_model_size(b, length, c, n, dtype):
         assert rel_err(y, ref) < 1e-4, (backend, rel_err(y, ref))  # float32 state on both paths
 
 
+@needs_triton
 def test_triton_scan_gradients_match_float64():
     data = scan_inputs(1, 300, 64, 16, torch.float64, seed=9)
     ref_inputs = [t.clone().requires_grad_() for t in data]

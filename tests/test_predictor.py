@@ -6,7 +6,12 @@ import torch.nn.functional as F
 
 from hrsam_model import Predictor, build_model
 from hrsam_model.transforms import (
-    logits_to_image, normalize_bgr, points_to_model, prepare_input, resized_shape, to_display_range,
+    logits_to_image,
+    normalize_bgr,
+    points_to_model,
+    prepare_input,
+    resized_shape,
+    to_display_range,
 )
 
 

@@ -1,7 +1,7 @@
 """Session.set_predictor: another model or target size keeps prompts, labels and history."""
 import numpy as np
-from _session_fakes import FakePredictor, disk
 
+from _session_fakes import FakePredictor, disk
 from napari_hrsam.session import Session
 
 SHAPE = (80, 100)

@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from _session_fakes import FakePredictor, cylinder, disk
-from napari_hrsam.propagation_rules import (STOP_AREA, STOP_DRIFT, STOP_GROWTH, STOP_INTENSITY,
-                                            PropagationRules, constrain, overlap_iou)
+from napari_hrsam.propagation_rules import (
+    STOP_AREA,
+    STOP_DRIFT,
+    STOP_GROWTH,
+    STOP_INTENSITY,
+    PropagationRules,
+    constrain,
+    overlap_iou,
+)
 from napari_hrsam.session import Session
 from napari_hrsam.state import SparseMask
 

@@ -13,7 +13,7 @@ import torch
 
 from hrsam_model import build_model, load_checkpoint
 from hrsam_model.training import clicks, distill, export, finetune
-from hrsam_model.training.images import draw_unlabelled, synthetic_shapes, Source
+from hrsam_model.training.images import Source, draw_unlabelled, synthetic_shapes
 from hrsam_model.training.losses import masked_mse, normalized_focal_loss
 
 LITE_MEDSAM = Path(os.environ.get("HRSAM_DATA", "/work/data")) / "lite_medsam.pth"

@@ -10,12 +10,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from _session_fakes import FakePredictor, disk
-from napari.utils.interactions import mouse_move_callbacks, mouse_press_callbacks, mouse_release_callbacks
+from napari.utils.interactions import (
+    mouse_move_callbacks,
+    mouse_press_callbacks,
+    mouse_release_callbacks,
+)
+from qtpy.QtWidgets import QLabel
 
 import napari_hrsam._widget as widget_module
 import napari_hrsam._widget_sessions as widget_sessions_module
-from qtpy.QtWidgets import QLabel
+from _session_fakes import FakePredictor, disk
 from napari_hrsam import io
 
 PLUGIN, WIDGET = "napari-hrsam", "HRSAM segmentation"

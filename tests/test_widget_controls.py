@@ -8,9 +8,10 @@ import threading
 
 import numpy as np
 import pytest
-from _session_fakes import FakePredictor, disk
 from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
-from test_widget import MouseEvent, Persisted, WAIT_MS, click, dock, messages, wait_idle  # noqa: F401
+
+from _session_fakes import FakePredictor, disk
+from test_widget import WAIT_MS, MouseEvent, Persisted, click, dock, messages, wait_idle  # noqa: F401
 
 THREE = ((30, 40), (80, 115), (30, 130))  # disk centres of three_disks()
 
@@ -96,7 +97,6 @@ def test_a_click_right_after_cancel_counts_while_the_cancelled_work_finishes(mak
 
 def test_cancel_stops_the_real_encoder_at_its_next_block():
     from _micro_model import micro_model
-
     from napari_hrsam._model_loader import EncodingCancelled, ModelSpec, ModelStore
 
     store, spec = ModelStore(), ModelSpec()
@@ -270,7 +270,6 @@ def test_a_restored_labels_layer_leaves_the_prompts_layer_selected(make_napari_v
 def test_cancel_stops_the_widgets_own_encoder_midway(make_napari_viewer, qtbot, messages):
     """The default predictor (LazyPredictor on a micro model): Cancel breaks the encoding off."""
     from _micro_model import micro_model
-
     from napari_hrsam._model_loader import ModelSpec
 
     release, entered, ran = threading.Event(), threading.Event(), []

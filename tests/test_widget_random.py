@@ -26,11 +26,11 @@ import os
 
 import numpy as np
 import pytest
+
+import napari_hrsam._widget as widget_module
 from _session_fakes import disk
 from _widget_driver import WAIT_MS, Driver
 from test_widget import PLUGIN, WIDGET, click
-
-import napari_hrsam._widget as widget_module
 
 # HRSAM_RANDOM_SEQUENCES / HRSAM_RANDOM_FIRST_SEED run more or other seeds (a soak test)
 SEQUENCES = int(os.environ.get("HRSAM_RANDOM_SEQUENCES", 100))

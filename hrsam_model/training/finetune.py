@@ -44,9 +44,20 @@ from hrsam_model.evaluation import datasets
 from hrsam_model.transforms import prepare_input
 
 from . import loop
-from .clicks import (CANVAS, MIN_OBJECT_PIXELS, Prompts, group_by_image, kind_balanced_image_weights,
-                     lr_at, make_view, nested_region, prompt_tensors, simulate, synthetic_view,
-                     zoom_window)
+from .clicks import (
+    CANVAS,
+    MIN_OBJECT_PIXELS,
+    Prompts,
+    group_by_image,
+    kind_balanced_image_weights,
+    lr_at,
+    make_view,
+    nested_region,
+    prompt_tensors,
+    simulate,
+    synthetic_view,
+    zoom_window,
+)
 from .losses import binary_iou, normalized_focal_loss
 
 

@@ -1,10 +1,13 @@
 """Rebuild the shipped sample images from their sources (run once; the outputs are committed).
 
-    python napari_hrsam/data/make_samples.py
+    python dev/make_samples.py [--nuclei DIR] [--templates DIR]
 
-Needs /work/data/nuclei/img2d.tif (from the stardist 0.9.2 wheel) and the Debian package
-mricron-data (/usr/share/mricron/templates/ch2.nii.gz, ch2bet.nii.gz). See README.md here.
+A developer script, not part of the installed package. Needs img2d.tif and mask2d.tif from the
+stardist 0.9.2 wheel (`stardist/data/images/`; --nuclei, default /work/data/nuclei) and the Debian
+package mricron-data (ch2.nii.gz, ch2bet.nii.gz; --templates, default
+/usr/share/mricron/templates). See napari_hrsam/data/README.md.
 """
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -12,25 +15,21 @@ import SimpleITK as sitk
 import tifffile
 from skimage.transform import downscale_local_mean
 
-HERE = Path(__file__).resolve().parent
-NUCLEI = Path("/work/data/nuclei/img2d.tif")
-NUCLEI_MASK = Path("/work/data/nuclei/mask2d.tif")
-COLIN = Path("/usr/share/mricron/templates/ch2.nii.gz")
-COLIN_BRAIN = Path("/usr/share/mricron/templates/ch2bet.nii.gz")
+HERE = Path(__file__).resolve().parents[1] / "napari_hrsam" / "data"  # where the samples live
 
 
-def make_nuclei() -> None:
+def make_nuclei(folder: Path) -> None:
     # Only the left half (columns 0..255) of the DSB-2018 image: the right half is validation data.
-    image = tifffile.imread(NUCLEI)[:, :256]
+    image = tifffile.imread(folder / "img2d.tif")[:, :256]
     tifffile.imwrite(HERE / "nuclei_2d.tif", image, compression="zlib")
     # Its instance labels (same columns) are the ground truth of `hrsam demo`.
-    mask = tifffile.imread(NUCLEI_MASK)[:, :256]
+    mask = tifffile.imread(folder / "mask2d.tif")[:, :256]
     tifffile.imwrite(HERE / "nuclei_2d_mask.tif", mask, compression="zlib")
 
 
-def make_brain(factor: int = 2, margin: int = 6) -> None:
-    head = sitk.ReadImage(str(COLIN))
-    brain = sitk.GetArrayFromImage(sitk.ReadImage(str(COLIN_BRAIN))) > 0
+def make_brain(templates: Path, factor: int = 2, margin: int = 6) -> None:
+    head = sitk.ReadImage(str(templates / "ch2.nii.gz"))
+    brain = sitk.GetArrayFromImage(sitk.ReadImage(str(templates / "ch2bet.nii.gz"))) > 0
     # Crop to the brain plus a margin, so the sample stays small and the head stays whole-ish.
     box = [(max(int(i.min()) - margin, 0), int(i.max()) + 1 + margin) for i in np.nonzero(brain)]
     head = head[tuple(slice(lo, hi) for lo, hi in reversed(box))]  # SimpleITK slices in (x, y, z)
@@ -50,7 +49,13 @@ def make_brain(factor: int = 2, margin: int = 6) -> None:
 
 
 if __name__ == "__main__":
-    make_nuclei()
-    make_brain()
+    parser = argparse.ArgumentParser(description="Rebuild napari_hrsam/data's sample images.")
+    parser.add_argument("--nuclei", type=Path, default=Path("/work/data/nuclei"),
+                        help="folder with stardist's img2d.tif and mask2d.tif")
+    parser.add_argument("--templates", type=Path, default=Path("/usr/share/mricron/templates"),
+                        help="folder with mricron-data's ch2.nii.gz and ch2bet.nii.gz")
+    args = parser.parse_args()
+    make_nuclei(args.nuclei)
+    make_brain(args.templates)
     for path in sorted(HERE.glob("*.*")):
         print(f"{path.name}: {path.stat().st_size / 1024:.0f} KiB")
