@@ -55,7 +55,9 @@ class PropagationRules:
 
     ``min_iou`` in [0, 1]; ``max_growth`` > 1 or None (off); ``max_foreign`` in (0, 1] or None;
     ``min_agreement`` in (0, 1] or None; ``max_area_change`` > 1 or None; ``max_step`` > 0 or None (the mask may grow freely);
-    ``use_box``: also prompt with the previous mask's box, grown by ``BOX_GROWTH``.
+    ``use_box``: also prompt with the previous mask's box, grown by ``BOX_GROWTH`` (it cannot
+    grow without bound: the previous mask is held within a step of its own previous mask and
+    to twice the seed's area).
     """
 
     min_iou: float = 0.5
@@ -64,7 +66,7 @@ class PropagationRules:
     min_agreement: float | None = None
     max_area_change: float | None = None
     max_step: float | None = 0.25
-    use_box: bool = False
+    use_box: bool = True
 
     def __post_init__(self):
         if not 0 <= self.min_iou <= 1:

@@ -116,10 +116,11 @@ def test_a_mask_that_wanders_off_stops_with_the_agreement_rule():
     session = Session(volume, FakePredictor())
     session.set_slice((0,))
     session.add_point((32, 20))
-    free = session.propagate("forward", rules=PropagationRules(max_step=None))
+    free = session.propagate("forward", rules=PropagationRules(max_step=None, use_box=False))
     assert len(free.slices) == 11
     session.undo()
-    strict = session.propagate("forward", rules=PropagationRules(max_step=None, min_agreement=0.7))
+    strict = session.propagate("forward", rules=PropagationRules(max_step=None, use_box=False,
+                                                                 min_agreement=0.7))
     assert not strict.slices and strict.stop_reasons == {1: STOP_DRIFT}
     a = SparseMask.from_dense(volume[0] > 0)
     assert overlap_iou(a, a) == 1.0 and overlap_iou(a, SparseMask.from_dense(volume[11] > 0)) == 0.0
