@@ -41,19 +41,26 @@ def test_a_propagation_that_finds_nothing_says_so_not_that_the_object_changed(ma
     assert [z for z in range(8) if widget.preview_layer.data[z].any()] == [4]
 
 
-def test_cancel_during_a_click_applies_no_mask_and_takes_the_click_back(make_napari_viewer, qtbot, messages):
+def slow_widget(make_napari_viewer):
+    """(widget, image, release, entered): a widget whose encoder cannot be interrupted; it
+    sets ``entered`` when an encoding starts and waits for ``release``."""
     release, entered = threading.Event(), threading.Event()
 
     class SlowPredictor(FakePredictor):
         def embed(self, image, contrast_limits=None):
             entered.set()
-            release.wait(timeout=30)  # an encoder that cannot be interrupted
+            release.wait(timeout=30)
             return super().embed(image, contrast_limits)
 
     viewer = make_napari_viewer()
     image = three_disks()
     viewer.add_image(image, name="disks")
     widget = dock(viewer, lambda spec, size: SlowPredictor(target_size=size))
+    return widget, image, release, entered
+
+
+def test_cancel_during_a_click_applies_no_mask_and_takes_the_click_back(make_napari_viewer, qtbot, messages):
+    widget, image, release, entered = slow_widget(make_napari_viewer)
     click(widget.points_layer, THREE[0])
     qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
     assert widget.cancel_button.isEnabled()
@@ -72,18 +79,7 @@ def test_cancel_during_a_click_applies_no_mask_and_takes_the_click_back(make_nap
 
 
 def test_a_click_right_after_cancel_counts_while_the_cancelled_work_finishes(make_napari_viewer, qtbot, messages):
-    release, entered = threading.Event(), threading.Event()
-
-    class SlowPredictor(FakePredictor):
-        def embed(self, image, contrast_limits=None):
-            entered.set()
-            release.wait(timeout=30)
-            return super().embed(image, contrast_limits)
-
-    viewer = make_napari_viewer()
-    image = three_disks()
-    viewer.add_image(image, name="disks")
-    widget = dock(viewer, lambda spec, size: SlowPredictor(target_size=size))
+    widget, image, release, entered = slow_widget(make_napari_viewer)
     click(widget.points_layer, THREE[0])
     qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
     widget.cancel()
