@@ -7,6 +7,8 @@ here convert between the two and never touch the model.
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 from napari.utils.colormaps import DirectLabelColormap
 
@@ -21,6 +23,7 @@ PREVIEW_COLOR = "cyan"  # unlike any committed label colour from the default map
 # a marker's size on screen, (min, max) pixels whatever the zoom: never hiding a cell
 # and its mask when zoomed in on a huge image, still visible when zoomed out
 MARKER_SCREEN_PIXELS = (6, 14)
+BOX_SCREEN_PIXELS = 2.0  # the box outline's width on screen, whatever the zoom
 
 
 def placement(image_layer) -> dict:
@@ -50,13 +53,34 @@ def add_helper_layers(viewer, image_layer) -> tuple:
     preview = viewer.add_labels(np.zeros(shape, np.uint8), name=PREVIEW_NAME, opacity=0.6, colormap=colors, **place)
     preview.editable = False
     box = viewer.add_shapes(ndim=ndim, name=BOX_NAME, edge_color="yellow", face_color="transparent",
-                            edge_width=max(1.0, size / 4), **place)
+                            **place)
     points = viewer.add_points(np.empty((0, ndim)), ndim=ndim, name=POINTS_NAME, size=size,
                                features={"label": np.empty(0, int)}, border_color="black",
                                canvas_size_limits=MARKER_SCREEN_PIXELS, **place)
     points.mode = "pan_zoom"
     points.cursor = "crosshair"
+    hold_box_width_on_screen(viewer, box)
     return points, box, preview
+
+
+def hold_box_width_on_screen(viewer, box) -> None:
+    """Keep ``box``'s outlines (drawn and to be drawn) BOX_SCREEN_PIXELS wide on screen as the
+    camera zooms (napari sizes Shapes edges in data pixels). Stops once the layer is removed."""
+    layer_ref = weakref.ref(box)
+
+    def update(event=None):
+        layer = layer_ref()
+        if layer is None or layer not in viewer.layers:
+            viewer.camera.events.zoom.disconnect(update)
+            return
+        scale = min(abs(float(s)) for s in layer.scale[-2:]) or 1.0
+        width = BOX_SCREEN_PIXELS / (viewer.camera.zoom * scale)
+        layer.current_edge_width = width
+        if len(layer.data):
+            layer.edge_width = [width] * len(layer.data)
+
+    viewer.camera.events.zoom.connect(update)
+    update()
 
 
 # ------------------------------------------------------------------------- coordinates

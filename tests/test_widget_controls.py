@@ -216,6 +216,24 @@ def test_prompt_markers_stay_a_few_screen_pixels_wide_on_a_huge_image(make_napar
         assert 5 <= width <= 20, f"marker {width} screen px wide at zoom {zoom}"
 
 
+def test_the_box_outline_stays_a_few_screen_pixels_wide_on_a_huge_image(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    side = 8192
+    viewer.add_image(np.zeros((side, side), np.uint8), name="huge", contrast_limits=(0, 255))
+    widget = dock(viewer)
+    widget.box_layer.add_rectangles(np.array([[3800.0, 3800.0], [4200.0, 4200.0]]))
+    for zoom in (0.1, 1.0, 4.0):
+        viewer.camera.center = (4000.0, 3800.0)  # the box's left edge at the centre of the canvas
+        viewer.camera.zoom = zoom
+        shot = viewer.screenshot(canvas_only=True, flash=False)
+        yellow = (shot[..., 0] > 150) & (shot[..., 1] > 150) & (shot[..., 2] < 100)
+        row = yellow[shot.shape[0] // 2]
+        assert row.any(), f"no outline on screen at zoom {zoom}"
+        cols = np.flatnonzero(row)
+        widest = max(len(run) for run in np.split(cols, np.flatnonzero(np.diff(cols) > 1) + 1))
+        assert widest <= 6, f"outline {widest} screen px wide at zoom {zoom}"
+
+
 def test_commit_over_labelled_pixels_names_what_the_widget_offers(make_napari_viewer, qtbot, messages):
     viewer = make_napari_viewer()
     viewer.add_image(three_disks(), name="disks")
