@@ -234,13 +234,19 @@ def test_the_box_outline_stays_a_few_screen_pixels_wide_on_a_huge_image(make_nap
         assert widest <= 6, f"outline {widest} screen px wide at zoom {zoom}"
 
 
-def test_commit_over_labelled_pixels_names_what_the_widget_offers(make_napari_viewer, qtbot, messages):
+def one_committed_disk(make_napari_viewer, qtbot):
+    """(viewer, widget) after the first of THREE was clicked and committed."""
     viewer = make_napari_viewer()
     viewer.add_image(three_disks(), name="disks")
     widget = dock(viewer)
     click(widget.points_layer, THREE[0])
     wait_idle(qtbot, widget)
     widget.commit()
+    return viewer, widget
+
+
+def test_commit_over_labelled_pixels_names_what_the_widget_offers(make_napari_viewer, qtbot, messages):
+    viewer, widget = one_committed_disk(make_napari_viewer, qtbot)
     click(widget.points_layer, THREE[0])  # the same object again
     wait_idle(qtbot, widget)
     widget.commit()
@@ -250,12 +256,7 @@ def test_commit_over_labelled_pixels_names_what_the_widget_offers(make_napari_vi
 
 
 def test_a_click_while_another_layer_is_selected_says_which_layer_to_select(make_napari_viewer, qtbot, messages):
-    viewer = make_napari_viewer()
-    viewer.add_image(three_disks(), name="disks")
-    widget = dock(viewer)
-    click(widget.points_layer, THREE[0])
-    wait_idle(qtbot, widget)
-    widget.commit()
+    viewer, widget = one_committed_disk(make_napari_viewer, qtbot)
     viewer.layers.selection.active = widget.labels_layer  # e.g. to look at the labels
     widget.labels_layer.mode = "pan_zoom"
     event = MouseEvent("mouse_press", THREE[1])
@@ -266,12 +267,7 @@ def test_a_click_while_another_layer_is_selected_says_which_layer_to_select(make
 
 
 def test_a_restored_labels_layer_leaves_the_prompts_layer_selected(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
-    viewer.add_image(three_disks(), name="disks")
-    widget = dock(viewer)
-    click(widget.points_layer, THREE[0])
-    wait_idle(qtbot, widget)
-    widget.commit()
+    viewer, widget = one_committed_disk(make_napari_viewer, qtbot)
     viewer.layers.remove(widget.labels_layer)
     viewer.layers.selection.active = widget.points_layer
     click(widget.points_layer, THREE[1])
