@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from skimage.morphology import disk
 
 from .state import POSITIVE, Prompts, SparseMask
 
@@ -204,7 +205,7 @@ def constrain(mask: SparseMask, previous: SparseMask, radius: int | None) -> Spa
     bottom, right = min(max(a[2], b[2] + radius), rows), min(max(a[3], b[3] + radius), cols)
     window = (slice(top, bottom), slice(left, right))
     new, old = _placed(mask, window), _placed(previous, window)
-    reach = ndimage.binary_dilation(old, _disk(radius))
+    reach = ndimage.binary_dilation(old, disk(radius))
     new &= reach
     pieces, count = ndimage.label(new)
     if count > 1:
@@ -224,8 +225,3 @@ def _placed(mask: SparseMask, window: tuple[slice, slice]) -> np.ndarray:
         out[rs - window[0].start:re - window[0].start, cs - window[1].start:ce - window[1].start] = \
             mask.crop[rs - r0:re - r0, cs - c0:ce - c0]
     return out
-
-
-def _disk(radius: int) -> np.ndarray:
-    r = np.arange(-radius, radius + 1)
-    return (r[:, None] ** 2 + r[None, :] ** 2) <= radius ** 2

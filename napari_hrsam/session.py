@@ -118,7 +118,6 @@ class Session:
         self._objects: MappingProxyType = MappingProxyType({})
         self._history = History()
         self._generation = 0
-        self._switched = 0  # generation of the last set_predictor: older answers are dropped
         self._results = ResultMemo()  # so redo and repeated prompts need no model run
 
     # ----------------------------------------------------------------- read-only state
@@ -266,7 +265,6 @@ class Session:
         self._history.map_steps(unpredicted_step)
         self._object = unpredicted(self._object)
         self._generation += 1
-        self._switched = self._generation
 
     # ----------------------------------------------------------------- prompts (undoable)
     def add_point(self, row_col: Sequence[float], positive: bool = True,
@@ -453,9 +451,8 @@ class Session:
         None or stale (the prompts or the settings changed meanwhile: ask again)."""
         if isinstance(answer, PropagationResult):
             return self._apply_propagation(answer)
-        if answer is None or answer.generation < self._switched \
-                or not self._wanted(answer.key, answer.prompts) \
-                or answer.result.settings != self._engine.settings:
+        if answer is None or not self._wanted(answer.key, answer.prompts) \
+                or answer.result.settings != self._engine.settings:  # also a switched predictor
             return False
         closer = answer.result.look_closer is not None  # zoom-in's second pass is due
         if not closer:
