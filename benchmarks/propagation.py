@@ -52,7 +52,7 @@ class Case:
 
 
 def rule_sets():
-    from napari_hrsam.propagation_rules import PropagationRules
+    from napari_hrsam.engine.propagation_rules import PropagationRules
 
     return {
         "first empty": PropagationRules(min_iou=0.0, max_growth=None, max_foreign=None,
@@ -65,7 +65,7 @@ def rule_sets():
 
 def variant_sets():
     """Rows that change one setting of the default (``--variants``): how the choice was made."""
-    from napari_hrsam.propagation_rules import PropagationRules
+    from napari_hrsam.engine.propagation_rules import PropagationRules
 
     return {
         "agreement 0.3": PropagationRules(min_agreement=0.3),
@@ -148,7 +148,7 @@ def seed_session(case: Case, predictor, cache):
     """A Session on the case's largest slice, seeded by simulated clicks; (session, seed IoU, clicks)."""
     from hrsam_model.evaluation.clicker import Clicker
     from hrsam_model.evaluation.metrics import iou
-    from napari_hrsam.session import Session
+    from napari_hrsam.engine.session import Session
 
     areas = case.reference.sum(axis=tuple(a for a in range(3) if a != case.axis))
     index = int(np.argmax(areas))
@@ -195,7 +195,7 @@ def oracle(case: Case, seed_mask: np.ndarray) -> np.ndarray:
 
 
 def run(cases, predictor, rules, log=print):
-    from napari_hrsam.embedding_cache import EmbeddingCache
+    from napari_hrsam.engine.embedding_cache import EmbeddingCache
 
     cache = EmbeddingCache(8 << 30)
     rows = {name: [] for name in ["oracle", *rules]}

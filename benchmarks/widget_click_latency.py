@@ -41,7 +41,7 @@ def main() -> None:
     import torch
     from qtpy.QtWidgets import QApplication
 
-    from napari_hrsam._sample_data import DATA, nuclei_2d
+    from napari_hrsam.io.samples import DATA, nuclei_2d
 
     viewer = napari.Viewer(show=False)
     array, kwargs, _ = nuclei_2d()[0]

@@ -194,7 +194,7 @@ class Predictor:
             x0, y0, x1, y1 = bx
             if x1 < x0 or y1 < y0:
                 raise ValueError(f"box must have x0 <= x1 and y0 <= y1; got {tuple(bx)}")
-            if x1 == x0 or y1 == y0:  # as napari_hrsam.session.Session refuses it
+            if x1 == x0 or y1 == y0:  # as napari_hrsam.engine.session.Session refuses it
                 raise ValueError(f"box {tuple(float(v) for v in bx)} has no area: it needs x0 < x1 and y0 < y1")
             if x1 < 0 or y1 < 0 or x0 > width - 1 or y0 > height - 1:
                 raise ValueError(f"box {tuple(bx)} lies outside the image (width {width}, height {height})")

@@ -11,7 +11,7 @@ MICRO = dict(embed_dim=32, depth=2, num_heads=1, out_indices=(1,), state_dim=8)
 
 
 def micro_model(name="hrsam_tiny", pretrained=False, checkpoint=None, seed=0):
-    """Stand-in for napari_hrsam._cli_model.build_model with the same failure modes:
+    """Stand-in for napari_hrsam.cli.model.build_model with the same failure modes:
     missing bundled file -> FileNotFoundError, bad checkpoint -> load_checkpoint's error."""
     if pretrained:
         path = bundled_weights_path(name)

@@ -17,7 +17,7 @@ from app_model.types import KeyBinding
 
 from _session_fakes import FakePredictor
 from _shadow_history import COMMIT, PROPAGATE, ShadowHistory, commit_of
-from napari_hrsam import _prompt_layers as layers_io
+from napari_hrsam._qt import prompt_layers as layers_io
 
 WAIT_MS = 20_000
 USER_ERRORS = ("nothing to commit", "propagation needs a volume", "segment the current slice first",

@@ -1,0 +1,608 @@
+"""Qt-free interactive segmentation session over a 2-D image or an N-D volume.
+
+The widget, the ``hrsam`` command and notebooks all drive this one object; none of them
+calls the model directly.
+
+Vocabulary
+    spatial axes  the image axes without the channel axis (``channel_axis``) and without
+                  the RGB(A) last axis (``rgb``); ``labels`` has exactly this shape.
+    slice         the two ``displayed_axes`` (row axis, col axis; any spatial axes, any
+                  order) at ``position`` = one index for every other spatial axis.
+    object        what is being segmented now: prompts + preview masks on one or more
+                  slices (``ObjectState``), written into ``labels`` by ``commit``.
+
+Coordinates given to the session are (row, col) pixels of the current slice.
+
+Threads
+    Cheap state changes (set_slice, add_point, remove_point, set_box, set_prompts, reset,
+    commit, remove_object, undo, redo, apply, discard) belong to napari's main thread. Heavy
+    work runs in ONE worker thread at a time: ``compute(request)``, ``prepare_slice()`` and
+    ``compute_propagation(request, ...)``. They read the image lazily and never change session
+    state; ``apply(...)`` takes their answers and drops outdated ones (the prompts changed
+    meanwhile). ``add_point(..., predict=True)`` (the default) predicts at once.
+
+Widget recipe::
+
+    session.add_point((r, c), positive=True, predict=False)      # main thread
+    while (request := session.pending_request()) is not None:     # zoom-in's first click
+        session.apply(session.compute(request))                   # takes two passes
+    # compute runs in a worker; if it raised ValueError (e.g. NaN slice): discard(request)
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+from types import MappingProxyType
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import propagation
+from .embedding_cache import EmbeddingCache
+from .history import History, LabelDiff, Step, checked_labels, erase, max_label, paint
+from .predictor_switch import unpredicted, unpredicted_step
+from .prompt_checks import checked_box, checked_point
+from .propagation_rules import PropagationRules
+from .result_memo import ResultMemo
+from .slice_engine import NoContrastWarning, SliceEngine
+from .slicing import ImageLayout, choose_channels, normalise_limits
+from .state import (
+    NEGATIVE,
+    POSITIVE,
+    ObjectState,
+    Prediction,
+    PredictRequest,
+    Prompts,
+    PropagationRequest,
+    PropagationResult,
+    SliceKey,
+    SliceState,
+    SparseMask,
+)
+
+DEFAULT_CACHE_BYTES = 1 << 30
+
+
+class Session:
+    """Click-to-segment session with undo/redo, commit and slice propagation.
+
+    Parameters
+    ----------
+    image : array-like (numpy, dask, zarr; anything with shape, dtype, __getitem__)
+        2-D image or N-D volume, uint8/uint16/int16/any int/float. Read one slice at a time.
+    predictor : hrsam_model.Predictor (or anything with ``target_size``, ``embed``,
+        ``set_embedding``, ``predict``).
+    labels : writable integer array with the spatial shape (numpy or zarr), or None (a new
+        int32 zero array). Written in place (pass a napari Labels layer's ``data``).
+    channel_axis : int or None. A non-spatial channel axis (multichannel fluorescence).
+    rgb : bool or None. Last axis is RGB(A) (size 3 or 4); None guesses like napari.
+    displayed_axes : (row axis, col axis) among the spatial axes; negative counts from the end.
+    position : index on every non-displayed spatial axis (or one per spatial axis, the
+        displayed ones ignored). Required before prompting when the image has > 2
+        spatial axes; ``()`` for 2-D.
+    contrast_limits : None (percentiles 0.5/99.5 of each slice, from a strided subsample
+        for huge slices; 0..255 for 8-bit RGB), (lo, hi) (e.g. napari's
+        layer.contrast_limits or a CT window), or one (lo, hi) per channel.
+    channels : which channels of ``channel_axis`` feed the model's R, G, B (default: the
+        first up to 3).
+    cache : EmbeddingCache to share between sessions, or None for a new one bounded by
+        ``cache_bytes``.
+    data_key : hashable naming the image data in the cache; sessions given the same
+        key (and cache) reuse each other's embeddings. Default: unique to this session.
+    zoom_in : segment in a window around the object (``hrsam_model.zoom``): the first click
+        finds it on the whole slice, then looks again closer. Settable later.
+
+    Raises ValueError for unusable input (no image, < 2 spatial axes, wrong labels
+    shape/dtype, bad axes/position/limits).
+    """
+
+    def __init__(self, image, predictor, *, labels=None, channel_axis: int | None = None,
+                 rgb: bool | None = None, displayed_axes: Sequence[int] = (-2, -1),
+                 position: Sequence[int] | None = None, contrast_limits=None,
+                 channels: Sequence[int] | None = None, cache: EmbeddingCache | None = None,
+                 cache_bytes: int = DEFAULT_CACHE_BYTES, data_key=None, zoom_in: bool = False):
+        layout = ImageLayout(image, channel_axis, rgb)
+        key = layout.slice_key(position, displayed_axes)
+        limits = normalise_limits(contrast_limits, layout.n_channels)
+        chosen = choose_channels(layout, channels)
+        labels = checked_labels(labels, layout.spatial_shape)
+        cache = cache if cache is not None else EmbeddingCache(cache_bytes)
+        self._layout = layout
+        self._engine = SliceEngine(layout, predictor, cache,
+                                   data_key if data_key is not None else object(),
+                                   chosen, limits, zoom_in)
+        self._labels = labels
+        self._key = key
+        self._displayed_axes = tuple(displayed_axes)
+        self._object = ObjectState()
+        self._objects: MappingProxyType = MappingProxyType({})
+        self._history = History()
+        self._generation = 0
+        self._results = ResultMemo()  # so redo and repeated prompts need no model run
+
+    # ----------------------------------------------------------------- read-only state
+    @property
+    def image(self):
+        return self._layout.image
+
+    @property
+    def predictor(self):
+        return self._engine.predictor
+
+    @property
+    def zoom_in(self) -> bool:
+        return self._engine.zoom_in
+
+    @zoom_in.setter
+    def zoom_in(self, on: bool) -> None:  # call predict_again() to see it on the current object
+        self._engine.zoom_in = bool(on)
+
+    @property
+    def cache(self) -> EmbeddingCache:
+        return self._engine.cache
+
+    @property
+    def labels(self):
+        """The label array (spatial shape, integer); committed objects live here."""
+        return self._labels
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        """Shape of the spatial axes (= labels.shape)."""
+        return self._layout.spatial_shape
+
+    @property
+    def slice_key(self) -> SliceKey | None:
+        """The current slice, or None while a volume has no position yet."""
+        return self._key
+
+    @property
+    def slice_shape(self) -> tuple[int, int]:
+        """(rows, cols) of the current slice."""
+        return self._layout.slice_shape(self._require_slice())
+
+    @property
+    def contrast_limits(self) -> list[tuple[float, float]] | None:
+        """The session's limits per channel, or None (automatic)."""
+        return self._engine.contrast_limits
+
+    @property
+    def object(self) -> ObjectState:
+        """The object being segmented (all its slices)."""
+        return self._object
+
+    @property
+    def prompts(self) -> Prompts:
+        """Prompts of the current object on the current slice (empty Prompts if none)."""
+        state = self._current_state()
+        return state.prompts if state is not None else Prompts()
+
+    @property
+    def preview_sparse(self) -> SparseMask | None:
+        """The current slice's preview as a bounding-box crop (cheap for huge slices)."""
+        state = self._current_state()
+        return state.result.mask if state is not None and state.result is not None else None
+
+    @property
+    def preview(self) -> np.ndarray | None:
+        """bool (rows, cols) mask of the current object on the current slice, or None.
+        While ``pending`` it still shows the previous prediction."""
+        sparse = self.preview_sparse
+        return sparse.dense() if sparse is not None else None
+
+    @property
+    def iou(self) -> float | None:
+        """Predicted IoU of the current slice's preview."""
+        state = self._current_state()
+        return state.result.iou if state is not None and state.result is not None else None
+
+    @property
+    def warning(self) -> str | None:
+        """Why the current slice's mask is not the model's answer (it has no contrast), or None."""
+        state = self._current_state()
+        return state.result.warning if state is not None and state.result is not None else None
+
+    @property
+    def pending(self) -> bool:
+        """True when some slice of the object waits for a prediction."""
+        return any(s.pending for s in self._object.slices.values())
+
+    @property
+    def generation(self) -> int:
+        """Increases with every change of the object or labels; a propagation answer
+        asked at an older generation is dropped."""
+        return self._generation
+
+    @property
+    def can_undo(self) -> bool:
+        return self._history.can_undo
+
+    @property
+    def can_redo(self) -> bool:
+        return self._history.can_redo
+
+    @property
+    def history(self) -> tuple[list[str], list[str]]:
+        """(names of the undoable steps, oldest first; names of the redoable steps, next
+        redo last), e.g. (["add point", "commit"], []) for an "Undo commit" menu entry."""
+        return self._history.names()
+
+    @property
+    def objects(self) -> dict[int, dict]:
+        """Committed objects: label id -> {"slices": [{"displayed_axes", "position",
+        "source", "prompts", "iou"}...]} (JSON-friendly)."""
+        return dict(self._objects)
+
+    @property
+    def next_label_id(self) -> int:
+        """max(labels) + 1: the id the next commit will use."""
+        return max(max_label(self._labels), 0) + 1
+
+    # ----------------------------------------------------------------- navigation
+    def set_slice(self, position: Sequence[int] | None = None,
+                  displayed_axes: Sequence[int] | None = None) -> None:
+        """Move to another slice (not an undo step; reads nothing). ``position``: one index
+        per non-displayed spatial axis, or one per spatial axis (napari's
+        ``dims.current_step`` with the channel axis removed); displayed entries ignored."""
+        axes = self._displayed_axes if displayed_axes is None else tuple(displayed_axes)
+        key = self._layout.slice_key(position, axes)
+        self._key, self._displayed_axes = key, axes
+
+    def set_contrast_limits(self, contrast_limits) -> None:
+        """Change the intensity window used for new embeddings (None = percentiles)."""
+        self._engine.contrast_limits = normalise_limits(contrast_limits,
+                                                        self._layout.n_channels)
+
+    def set_predictor(self, predictor) -> None:
+        """Segment with ``predictor`` (other model, weights or target size) from now on.
+        Prompts, labels and the whole undo history stay; every mask of the object and of
+        the states undo/redo return to is predicted again (``predictor_switch``); answers
+        computed before are dropped by ``apply``. Not an undo step."""
+        old = self._engine
+        self._engine = SliceEngine(old.layout, predictor, old.cache, old.data_key, old.channels,
+                                   old.contrast_limits, old.zoom_in)
+        self._results.clear()
+        self._history.map_steps(unpredicted_step)
+        self._object = unpredicted(self._object)
+        self._generation += 1
+
+    # ----------------------------------------------------------------- prompts (undoable)
+    def add_point(self, row_col: Sequence[float], positive: bool = True,
+                  predict: bool = True) -> np.ndarray | None:
+        """Add a positive (inside) or negative (outside) click at (row, col) of the current
+        slice. With ``predict`` the model runs now and the new preview is returned;
+        otherwise the slice becomes ``pending`` (see pending_request). One undo step."""
+        row, col = checked_point(row_col, self.slice_shape)
+        prompts = self.prompts.with_point(row, col, POSITIVE if positive else NEGATIVE)
+        return self._change_prompts("add point", prompts, predict)
+
+    def remove_point(self, index: int, predict: bool = True) -> np.ndarray | None:
+        """Remove the ``index``-th point of the current slice's prompts. One undo step."""
+        prompts = self.prompts
+        if not -len(prompts.points) <= index < len(prompts.points):
+            raise ValueError(f"no point {index}: the current slice has "
+                             f"{len(prompts.points)} point(s)")
+        return self._change_prompts("remove point", prompts.without_point(index), predict)
+
+    def set_box(self, box: Sequence[float] | None, predict: bool = True) -> np.ndarray | None:
+        """Set (row0, col0, row1, col1) as the current slice's box, or None to remove it."""
+        checked = None if box is None else checked_box(box, self.slice_shape)
+        return self._change_prompts("set box", replace(self.prompts, box=checked), predict)
+
+    def set_prompts(self, points: Sequence[Sequence[float]] = (), labels: Sequence[int] = (),
+                    box: Sequence[float] | None = None,
+                    predict: bool = True) -> np.ndarray | None:
+        """Replace all prompts of the current slice at once (e.g. from a napari Points
+        layer); labels 1 = positive, 0 = negative. One undo step; no-op if unchanged."""
+        points, labels = list(points), [int(v) for v in labels]
+        if len(points) != len(labels):
+            raise ValueError(f"{len(points)} points but {len(labels)} labels")
+        if any(v not in (POSITIVE, NEGATIVE) for v in labels):
+            raise ValueError(f"point labels must be 1 (positive) or 0 (negative), got {labels}")
+        checked = tuple(checked_point(p, self.slice_shape) for p in points)
+        prompts = Prompts(checked, tuple(labels),
+                          None if box is None else checked_box(box, self.slice_shape))
+        return self._change_prompts("set prompts", prompts, predict)
+
+    def reset(self) -> None:
+        """Forget the current object's prompts and masks on every slice. One undo step."""
+        if not self._object.empty:
+            self._push(Step("reset", self._object, ObjectState(), self._generation + 1))
+
+    def commit(self, overwrite: bool = False) -> int:
+        """Write the current object into ``labels`` with ``next_label_id`` and start a new
+        object. Voxels already labelled keep their label unless ``overwrite``. Returns the
+        id. One undo step (undo restores the exact previous labels and the object).
+        Raises ValueError when there is nothing to commit or a prediction is pending."""
+        if self.pending:
+            raise ValueError("a prediction is still pending: wait for it (or call "
+                             "predict()) before committing")
+        masks = self._object.masks()
+        if not masks:
+            raise ValueError("nothing to commit: the current object has no mask yet")
+        label_id = self.next_label_id
+        dtype = np.dtype(self._labels.dtype)
+        if label_id > np.iinfo(dtype).max:
+            raise ValueError(f"labels dtype {dtype} cannot hold id {label_id}: use a wider "
+                             "integer type")
+        patches = []
+        try:
+            for key, mask in masks.items():
+                index, crop = self._label_window(key, mask)
+                patch = paint(self._labels, index, crop, label_id, overwrite)
+                if patch is not None:
+                    patches.append(patch)
+        except BaseException:
+            LabelDiff(tuple(patches)).undo(self._labels)
+            raise
+        if not patches:
+            raise ValueError("nothing to commit: every voxel of the object already has a "
+                             "label (commit with overwrite=True to replace them)")
+        record = {"slices": [s.record(k) for k, s in self._object.slices.items()],
+                  "voxels": int(sum(p.where.size for p in patches)),
+                  "overwrite": bool(overwrite)}
+        objects = MappingProxyType({**self._objects, label_id: record})
+        self._push(Step("commit", self._object, ObjectState(), self._generation + 1,
+                        LabelDiff(tuple(patches)), self._objects, objects))
+        return label_id
+
+    def remove_object(self, label_id: int) -> int:
+        """Set every voxel of committed ``label_id`` to 0; returns how many. Undoable."""
+        label_id = int(label_id)
+        if label_id <= 0:
+            raise ValueError(f"label id must be positive, got {label_id}")
+        diff = erase(self._labels, label_id)
+        if diff.voxels == 0:
+            raise ValueError(f"no voxel has label {label_id}")
+        objects = MappingProxyType({k: v for k, v in self._objects.items() if k != label_id})
+        self._push(Step("remove object", self._object, self._object, self._generation + 1,
+                        diff, self._objects, objects))
+        return diff.voxels
+
+    def undo(self) -> bool:
+        """Undo the last step (prompt, reset, commit, removal, propagation). False if none.
+        Slices it brings back with masks made under other settings (contrast limits, zoom-in,
+        mask policy) become ``pending``: call ``predict()`` (the widget predicts in its worker)."""
+        step = self._history.undo()
+        if step is None:
+            return False
+        if step.labels is not None:
+            step.labels.undo(self._labels)
+        self._restore(step.before, step.objects_before if step.labels else self._objects, True)
+        return True
+
+    def redo(self) -> bool:
+        """Redo the last undone step (pending slices as in ``undo``). A new step after undo
+        drops the redo tail."""
+        step = self._history.redo()
+        if step is None:
+            return False
+        if step.labels is not None:
+            step.labels.redo(self._labels)
+        self._restore(step.after, step.objects_after if step.labels else self._objects, True)
+        return True
+
+    # ----------------------------------------------------------------- prediction
+    def predict(self) -> np.ndarray | None:
+        """Run every pending prediction now (synchronously); returns the preview. Warns
+        (``NoContrastWarning``) when the current slice has no contrast: its mask is empty."""
+        return self._predict(stacklevel=3)
+
+    def _predict(self, stacklevel: int) -> np.ndarray | None:  # the warning names the caller's line
+        while (request := self.pending_request()) is not None:
+            self.apply(self.compute(request))
+        if self.warning is not None:
+            warnings.warn(self.warning, NoContrastWarning, stacklevel=stacklevel)
+        return self.preview
+
+    def predict_again(self) -> None:
+        """Predict the current slice's object anew (after a setting changed). Not an undo step."""
+        self._results.clear()
+        state = self._object.slices.get(self._key) if self._key is not None else None
+        if state is not None and state.result is not None:
+            self._object = self._object.with_slice(self._key, replace(state, pending=True))
+            self._generation += 1
+
+    def pending_request(self) -> PredictRequest | None:
+        """The next prediction due (current slice first), or None."""
+        for key in sorted(self._object.slices, key=lambda k: k != self._key):
+            state = self._object.slices[key]
+            if not state.pending:
+                continue
+            previous = state.result
+            # a mask made under other settings (another contrast window...) is no prompt here
+            fresh = previous is not None and previous.settings == self._engine.settings
+            closer = previous.look_closer if fresh else None
+            if closer is not None and previous.prompts == state.prompts:  # zoom-in's second pass
+                return PredictRequest(self._generation, key, state.prompts, closer, None)
+            region = self._engine.region(key, state.prompts, previous)
+            use_logits = fresh and state.prompts.extends(previous.prompts)
+            return PredictRequest(self._generation, key, state.prompts, region,
+                                  self._engine.mask_input(previous, region) if use_logits else None)
+        return None
+
+    def compute(self, request: PredictRequest) -> Prediction | None:
+        """Worker-safe: embed (cached) and predict. Returns None when the request is
+        already stale. Raises ValueError for unusable slices (NaN)."""
+        if request is None or not self._wanted(request.key, request.prompts):
+            return None
+        engine = self._engine  # the same predictor throughout, even if set_predictor runs
+        engine.embedding(request.key, request.region)  # the slow part, cached
+        if not self._wanted(request.key, request.prompts):  # the user moved on meanwhile
+            return None
+        result = engine.predict(request.key, request.region, request.prompts,
+                                request.mask_input)
+        if request.mask_input is None:  # zoom-in's first click: the coarse mask shows meanwhile
+            result = engine.with_closer_look(request.key, request.prompts, result)
+        return Prediction(request.generation, request.key, request.prompts, result)
+
+    def prepare_slice(self, key: SliceKey | None = None) -> bool:
+        """Worker-safe: compute and cache the embedding of a slice (default: current) so
+        the first click there is fast. Huge slices are skipped (their window follows the
+        prompts). Returns True if it computed one."""
+        key = key if key is not None else self._require_slice()
+        region = self._engine.full_region(key)
+        if region is None:
+            return False
+        return self._engine.embedding(key, region)[1]
+
+    def apply(self, answer: Prediction | PropagationResult | None) -> bool:
+        """Main thread: store a worker's answer. False (and nothing changes) when it is
+        None or stale (the prompts or the settings changed meanwhile: ask again)."""
+        if isinstance(answer, PropagationResult):
+            return self._apply_propagation(answer)
+        if answer is None or not self._wanted(answer.key, answer.prompts) \
+                or answer.result.settings != self._engine.settings:  # also a switched predictor
+            return False
+        closer = answer.result.look_closer is not None  # zoom-in's second pass is due
+        if not closer:
+            self._results.remember(answer.key, answer.result)
+        state = replace(self._object.slices[answer.key], result=answer.result, pending=closer)
+        self._object = self._object.with_slice(answer.key, state)
+        self._generation += 1
+        return True
+
+    def discard(self, request: PredictRequest | PropagationRequest) -> bool:
+        """Main thread: after ``compute`` failed, remove the step that made the request
+        (if it is still the latest), so the user's state is as before the prompt."""
+        step = self._history.top
+        if step is None or step.generation != request.generation \
+                or self._generation != request.generation or step.labels is not None:
+            return False
+        if not self._history.retract(step):
+            return False
+        self._restore(step.before, self._objects)
+        return True
+
+    # ----------------------------------------------------------------- propagation
+    def propagate(self, direction: str = "both", *, axis: int | None = None,
+                  max_slices: int | None = None, rules: PropagationRules | None = None,
+                  progress: Callable[[int, int], None] | None = None,
+                  should_cancel: Callable[[], bool] | None = None) -> PropagationResult:
+        """Synchronous propagation: propagation_request + compute_propagation + apply."""
+        request = self.propagation_request(direction, axis=axis, max_slices=max_slices,
+                                           rules=rules)
+        result = self.compute_propagation(request, progress, should_cancel)
+        self.apply(result)
+        return result
+
+    def propagation_request(self, direction: str = "both", *, axis: int | None = None,
+                            max_slices: int | None = None,
+                            rules: PropagationRules | None = None) -> PropagationRequest:
+        """Main thread: check and freeze a propagation from the current slice's mask along
+        spatial ``axis`` (default: the last non-displayed axis), ``direction`` "forward"
+        (+1), "backward" (-1) or "both", at most ``max_slices`` slices each way, stopped by
+        ``rules`` (default ``PropagationRules()``; see ``napari_hrsam.engine.propagation_rules``).
+        ValueError if the current slice has no mask or a prediction is pending."""
+        if self.pending:
+            raise ValueError("a prediction is still pending: wait for it before propagating")
+        return propagation.make_request(self._object, self._require_slice(),
+                                        self._layout.spatial_shape, self._generation,
+                                        direction, axis, max_slices, rules)
+
+    def compute_propagation(self, request: PropagationRequest,
+                            progress: Callable[[int, int], None] | None = None,
+                            should_cancel: Callable[[], bool] | None = None
+                            ) -> PropagationResult:
+        """Worker-safe: on each next slice prompt with the previous slice's low-res logits
+        (mask_input) and a positive click at its deepest interior point, keep the answer
+        within a step of the previous mask, and stop a direction by ``request.rules``, at a
+        user-prompted slice or at the range end (``stop_reasons``). ``progress(done,
+        at_most)`` after each slice; ``should_cancel()`` before each (a cancelled run keeps
+        the finished slices). Apply the result with ``apply``: one undo step."""
+        return propagation.run(self._engine, request, progress, should_cancel)
+
+    # ----------------------------------------------------------------- export
+    def object_masks(self) -> dict[SliceKey, SparseMask]:
+        """The current object's non-empty masks by slice."""
+        return self._object.masks()
+
+    def paint_object(self, target, value: int = 1, erase: Sequence[tuple] = ()) -> list[tuple]:
+        """Write the current object's masks into ``target`` (spatial shape), e.g. a preview
+        Labels layer's data, after zeroing the windows in ``erase``; returns the windows
+        (index tuples) painted now: pass them as ``erase`` next time to clear the old
+        preview without touching the rest of a big volume."""
+        if tuple(target.shape) != self.spatial_shape:
+            raise ValueError(f"target shape {tuple(target.shape)} is not the spatial shape "
+                             f"{self.spatial_shape}")
+        for index in erase:
+            target[index] = 0
+        windows = []
+        for key, mask in self._object.masks().items():
+            index, crop = self._label_window(key, mask)
+            paint(target, index, crop, value, overwrite=True)
+            windows.append(index)
+        return windows
+
+    def export(self) -> tuple[object, dict]:
+        """(labels, metadata): metadata = {"objects": committed objects (see ``objects``),
+        "spatial_shape": [...], "next_label_id": n} (JSON-friendly)."""
+        return self._labels, {"objects": {int(k): v for k, v in self._objects.items()},
+                              "spatial_shape": list(self.spatial_shape),
+                              "next_label_id": self.next_label_id}
+
+    # ----------------------------------------------------------------- internals
+    def _require_slice(self) -> SliceKey:
+        if self._key is None:
+            raise ValueError(f"choose a slice first: the image has {self._layout.ndim} "
+                             "spatial axes, call set_slice(position) with one index per "
+                             "non-displayed axis")
+        return self._key
+
+    def _current_state(self) -> SliceState | None:
+        return self._object.slices.get(self._key) if self._key is not None else None
+
+    def _change_prompts(self, name: str, prompts: Prompts, predict: bool):
+        key = self._require_slice()
+        old = self._object.slices.get(key)
+        if old is not None and old.prompts == prompts and old.source == "user":
+            return self.preview
+        if old is None and prompts.empty:
+            return self.preview
+        state = None if prompts.empty else SliceState(
+            prompts, old.result if old is not None else None, pending=True)
+        after = self._results.resolved(self._object.with_slice(key, state), self._engine.settings)
+        step = Step(name, self._object, after, self._generation + 1)
+        self._push(step)
+        if predict:
+            try:
+                self._predict(stacklevel=4)  # add_point -> _change_prompts -> _predict
+            except BaseException:
+                self._history.retract(step)
+                self._restore(step.before, self._objects)
+                raise
+        return self.preview
+
+    def _push(self, step: Step) -> None:
+        self._history.push(step)
+        self._object = step.after
+        if step.labels is not None:
+            self._objects = step.objects_after
+        self._generation = step.generation
+
+    def _restore(self, state: ObjectState, objects, refresh: bool = False) -> None:
+        """Show ``state``; ``refresh`` (undo, redo): its slices made under other settings are due again."""
+        settings = self._engine.settings
+        self._object = (self._results.refreshed(state, self._object, settings) if refresh
+                        else self._results.resolved(state, settings))
+        self._objects = objects
+        self._generation += 1
+
+    def _wanted(self, key: SliceKey, prompts: Prompts) -> bool:
+        state = self._object.slices.get(key)
+        return state is not None and state.pending and state.prompts == prompts
+
+    def _apply_propagation(self, result: PropagationResult) -> bool:
+        if result.generation != self._generation or not result.slices:
+            return False
+        after = self._object
+        for key, state in result.slices.items():
+            after = after.with_slice(key, state)
+        self._push(Step("propagate", self._object, after, self._generation + 1))
+        return True
+
+    def _label_window(self, key: SliceKey, mask: SparseMask):
+        """(index into labels, mask crop in labels' axis order) for a slice mask."""
+        index = self._layout.spatial_index(key, mask.bbox)
+        crop = mask.crop.T if key.displayed_axes[0] > key.displayed_axes[1] else mask.crop
+        return index, crop
