@@ -27,10 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import data_root, machine_description  # noqa: E402
 from hrsam_model.evaluation import datasets  # noqa: E402
-from hrsam_model.evaluation.command import add_zoom_option, load_model_predictor, make_baseline  # noqa: E402
+from hrsam_model.evaluation.command import make_baseline  # noqa: E402
 from hrsam_model.evaluation.metrics import summarize  # noqa: E402
 from hrsam_model.evaluation.report import format_table, one_pixel_note  # noqa: E402
 from hrsam_model.evaluation.runner import evaluate  # noqa: E402
+from napari_hrsam.engine.click_method import model_method  # noqa: E402
+from napari_hrsam.engine.mask_policy import MaskPolicy  # noqa: E402
+from napari_hrsam.engine.model_choice import ModelChoice  # noqa: E402
 
 SMALL_FRACTION = 1 / 16
 
@@ -55,10 +58,12 @@ def parse_args(argv=None):
     parser.add_argument("--clicks", type=int, default=20)
     parser.add_argument("--device", default=None)
     parser.add_argument("--all-pieces", action="store_true",
-                        help="score the model's whole mask, not only the pieces holding a positive click")
+                        help="score every piece of the model's mask, not only the pieces holding a positive click")
+    parser.add_argument("--no-click-hold", action="store_true",
+                        help="leave the clicks the mask contradicts as the model drew them")
     parser.add_argument("--by-kind", action="store_true",
                         help="also a table per kind of target (the brain's structures)")
-    add_zoom_option(parser)
+    parser.add_argument("--zoom-in", action="store_true", help="the widget's zoom-in (from the first click)")
     return parser.parse_args(argv)
 
 
@@ -76,11 +81,11 @@ def main(argv=None):
     methods, notes = [], []
     if args.model.lower() != "none":
         for size in args.sizes:
-            label, predictor, weights = load_model_predictor(
-                args.model, size, args.checkpoint, args.untrained, args.device, args.all_pieces,
-                args.zoom_in,
-            )
-            methods.append((label, predictor, True))
+            choice = ModelChoice(args.model, args.checkpoint or "", args.device or "auto", size, args.untrained)
+            policy = MaskPolicy(keep_clicked_pieces=not args.all_pieces, hold_clicks=not args.no_click_hold)
+            label, method = model_method(choice, zoom_in=args.zoom_in, mask_policy=policy)
+            weights = choice.describe()
+            methods.append((label, method, True))
         notes.append(f"model weights: {weights}" + ("  (RANDOM: numbers measure nothing)" if args.untrained else ""))
     for name in filter(None, (n.strip() for n in args.baselines.split(","))):
         try:

@@ -7,6 +7,10 @@ the bundled default.
 """
 from dataclasses import dataclass, field, replace
 
+DEFAULT_MODEL = "hrsam_tiny"  # the bundled model
+TARGET_SIZES = (1024, 2048, 3072, 4096)  # model input sizes (px); multiples of the 16 px patch
+DEVICES = ("auto", "cpu", "cuda", "mps")  # "auto": cuda > mps > cpu
+
 
 @dataclass(frozen=True)
 class BackboneConfig:

@@ -1,7 +1,7 @@
 """Device choice: CUDA (Triton kernels) when present, else Apple MPS, else CPU."""
 import torch
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
+from .configs import DEVICES
 
 
 def resolve_device(device=None):

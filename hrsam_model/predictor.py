@@ -1,22 +1,13 @@
 """Predictor: encode an image once, then decode every click against the cached embedding."""
-import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from .configs import TARGET_SIZES
 from .device import resolve_device
-from .postprocess import hold_clicks, keep_clicked_pieces
-from .transforms import (
-    TARGET_SIZES,
-    box_to_model,
-    check_image,
-    logits_to_image,
-    points_to_model,
-    prepare_input,
-    to_display_range,
-)
+from .pixels import box_to_model, check_image, points_to_model, to_display_range
+from .transforms import logits_to_image, prepare_input
 
 
 @dataclass
@@ -51,25 +42,18 @@ class Predictor:
     >>> res = pred.predict(points=[[120, 80]], labels=[1])
     >>> res = pred.predict(points=[[120, 80], [140, 60]], labels=[1, 0], mask_input=res.logits)
 
-    clicked_pieces_only: with clicks and no box, keep only the connected pieces of the mask that
-    hold a positive click (`hrsam_model.postprocess`); False returns the decoder's mask as it is
-    (the official output). clicks_hold: every click the mask contradicts gets the pixels within
-    1 px of it set to its side (`hrsam_model.postprocess.hold_clicks`); False leaves them as the
-    decoder drew them. The logits fed back are the decoder's own either way.
+    ``predict`` returns the decoder's own mask, logits and IoU, as segment-anything's predictor
+    does. What a user is shown (only the clicked pieces, every click held) is the interactive
+    engine's mask policy (``napari_hrsam.engine.mask_policy``), applied at slice resolution.
     """
 
-    def __init__(self, model, device=None, target_size=1024, cache_size=4, clicked_pieces_only=True,
-                 clicks_hold=True):
+    def __init__(self, model, device=None, target_size=1024):
         if int(target_size) not in TARGET_SIZES:
             raise ValueError(f"target_size must be one of {TARGET_SIZES}, got {target_size}")
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.target_size = int(target_size)
-        self._cache = OrderedDict()
-        self._cache_size = cache_size
         self._embedding = None
-        self.clicked_pieces_only = bool(clicked_pieces_only)
-        self.clicks_hold = bool(clicks_hold)
 
     # ----- image -----------------------------------------------------------------------
     @torch.no_grad()
@@ -89,16 +73,8 @@ class Predictor:
         self._embedding = embedding
 
     def set_image(self, image, contrast_limits=None):
-        """Encode `image` (or reuse the embedding of identical content) and make it current."""
-        image = check_image(image)
-        key = self._content_key(image, contrast_limits)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-        else:
-            self._cache[key] = self.embed(image, contrast_limits)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        self._embedding = self._cache[key]
+        """Encode `image` and make it current (the engine's ``EmbeddingCache`` is the one cache)."""
+        self._embedding = self.embed(check_image(image), contrast_limits)
         return self._embedding
 
     @property
@@ -112,20 +88,13 @@ class Predictor:
     def reset_image(self):
         self._embedding = None
 
-    def _content_key(self, image, contrast_limits):
-        digest = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).hexdigest()
-        limits = None if contrast_limits is None else tuple(float(v) for v in contrast_limits)
-        return (digest, image.shape, str(image.dtype), limits, self.target_size)
-
     # ----- prompts ---------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask=False, clicks_hold=None):
-        """Segment with clicks and/or a box on the current image.
+    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask=False):
+        """The decoder's mask for clicks and/or a box on the current image.
 
         points: (N, 2) (x, y) = (column, row) pixels; labels: N values, 1 inside / 0 outside;
-        box: (x0, y0, x1, y1); mask_input: the previous Prediction.logits; clicks_hold: this
-        call's choice (None: the predictor's ``clicks_hold``), e.g. False for clicks that a
-        program placed, which must not keep a vanished object alive.
+        box: (x0, y0, x1, y1); mask_input: the previous Prediction.logits.
         """
         emb = self._embedding
         if emb is None:
@@ -146,10 +115,6 @@ class Predictor:
         full = logits_to_image(low_res, emb.target_size, emb.resized_shape, emb.image_shape)
         # token 0 alone, or SAM's multimask tokens 1..3
         masks = full[0, 1:].cpu().numpy() > 0 if multimask else full[0].cpu().numpy() > 0
-        if self.clicked_pieces_only and pts is not None and bx is None:  # a box already says where
-            masks = np.stack([keep_clicked_pieces(m, pts, lbl) for m in masks])
-        if (self.clicks_hold if clicks_hold is None else clicks_hold) and pts is not None:
-            masks = np.stack([hold_clicks(m, pts, lbl) for m in masks])
         if not multimask:
             return Prediction(masks[0], low_res[0].float().cpu().numpy(), float(iou[0, 0]))
         # tokens 1..3 are SAM's multimask outputs; the best by predicted IoU is the main one

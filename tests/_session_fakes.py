@@ -12,8 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from hrsam_model.postprocess import hold_clicks
-
 
 @dataclass
 class FakeEmbedding:
@@ -27,6 +25,11 @@ class FakeEmbedding:
     def image_shape(self) -> tuple[int, int]:
         return self.image.shape
 
+from napari_hrsam.engine.mask_policy import MaskPolicy  # noqa: E402
+
+# the clicked pieces without held clicks: tests of the session's logic see exact components
+NO_HOLD = MaskPolicy(keep_clicked_pieces=True, hold_clicks=False)
+
 
 @dataclass
 class FakeResult:
@@ -38,20 +41,16 @@ class FakeResult:
 class FakePredictor:
     """Same methods as hrsam_model.Predictor; records what it was given.
 
-    With ``clicked_pieces_only`` off, a positive click returns every bright piece (the
-    "whole mask"), as the real decoder may light up look-alike neighbours. With
-    ``clicks_hold`` (off by default, so tests of the session's logic get exact components),
-    clicks are held as the real one holds them, per call or for the predictor."""
+    Like the decoder, it answers "things like this": a positive click returns every bright
+    piece without a negative click (the session's mask policy keeps the clicked ones). With a
+    box, only the clicked pieces (or, without clicks, the bright pixels) inside it."""
 
-    def __init__(self, target_size: int = 64, iou: float = 0.9, sam_layout: bool = False,
-                 clicks_hold: bool = False):
+    def __init__(self, target_size: int = 64, iou: float = 0.9, sam_layout: bool = False):
         self.target_size = target_size
         self.iou = iou
         # sam_layout: logits cover a target_size square canvas at 1/4 resolution with the
         # image in its top-left corner, like hrsam_model.Predictor; else a plain [::4] grid
         self.sam_layout = sam_layout
-        self.clicked_pieces_only = True
-        self.clicks_hold = clicks_hold
         self.embed_calls: list[dict] = []
         self.predict_calls: list[dict] = []
         self._embedding = None
@@ -73,8 +72,7 @@ class FakePredictor:
     def set_embedding(self, embedding):
         self._embedding = embedding
 
-    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask=False,
-                clicks_hold=None):
+    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask=False):
         image = self._embedding.image
         self.predict_calls.append({"points": None if points is None else np.array(points),
                                    "labels": None if labels is None else np.array(labels),
@@ -90,7 +88,7 @@ class FakePredictor:
             c = int(np.clip(round(float(x)), 0, image.shape[1] - 1))
             if components[r, c]:
                 (keep if label == 1 else drop).add(components[r, c])
-        if keep and not self.clicked_pieces_only:
+        if keep and box is None:  # the decoder's "things like this"
             keep = set(range(1, components.max() + 1))
         for component in keep - drop:
             mask |= components == component
@@ -110,8 +108,6 @@ class FakePredictor:
         else:
             logits = np.where(mask, 5.0, -5.0).astype(np.float32)[None, ::4, ::4].copy()
         iou = self.iou if mask.any() else 0.0
-        if (self.clicks_hold if clicks_hold is None else clicks_hold) and len(points):
-            mask = hold_clicks(mask, points, labels)  # the shown mask only, as the real one
         return FakeResult(mask, logits, iou)
 
 
@@ -161,9 +157,8 @@ class BlobPredictor(FakePredictor):
     """Invents an object like a real model on an image with nothing in it: whatever the
     image, a disk of radius 10 around the first positive click, predicted IoU 0.7."""
 
-    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask=False,
-                clicks_hold=None):
-        result = super().predict(points, labels, box, mask_input, multimask, clicks_hold)
+    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask=False):
+        result = super().predict(points, labels, box, mask_input, multimask)
         x, y = np.asarray(points)[0]
         rows, cols = np.ogrid[:result.mask.shape[0], :result.mask.shape[1]]
         blob = (rows - y) ** 2 + (cols - x) ** 2 <= 10 ** 2

@@ -18,6 +18,7 @@ from app_model.types import KeyBinding
 from _session_fakes import FakePredictor
 from _shadow_history import COMMIT, PROPAGATE, ShadowHistory, commit_of
 from napari_hrsam._qt import prompt_layers as layers_io
+from napari_hrsam.engine.state import SparseMask
 
 WAIT_MS = 20_000
 USER_ERRORS = ("nothing to commit", "propagation needs a volume", "segment the current slice first",
@@ -56,7 +57,7 @@ class Driver:
         for combo in (widget.size_combo, widget.model_combo):
             combo.setCurrentIndex(0)
         widget.range_spin.setValue(0)
-        widget.predictor_factory = lambda spec, size: JitteryPredictor(size, seed)
+        widget.predictor_factory = lambda choice: JitteryPredictor(choice.target_size, seed)
         labels = widget.labels_layer
         if labels is not None:  # start on empty labels: a new array, chosen again (a new session)
             labels.data = np.zeros(image.data.shape, np.uint16)
@@ -198,13 +199,14 @@ class Driver:
         if state is None or state.source != "user" or state.pending:
             return
         fake = FakePredictor()
-        fake.clicked_pieces_only = self.widget.pieces_check.isChecked()
         plane = self.image.data[self.z()] if self.volume else self.image.data
         fake.set_embedding(fake.embed(plane, tuple(self.image.contrast_limits)))
         prompts = state.prompts
         points = [(c, r) for r, c in prompts.points] or None
         box = None if prompts.box is None else (prompts.box[1], prompts.box[0], prompts.box[3], prompts.box[2])
-        expected = fake.predict(points, list(prompts.labels) or None, box).mask
+        raw = SparseMask.from_dense(fake.predict(points, list(prompts.labels) or None, box).mask)
+        expected = self.widget.mask_policy.apply(raw, prompts.points, prompts.labels,
+                                                 has_box=prompts.box is not None, user_clicks=True).dense()
         np.testing.assert_array_equal(session.preview, expected, err_msg=f"{where}: preview of the prompts {prompts}")
 
     def settle(self):

@@ -1,5 +1,4 @@
 """The benchmark scripts' shared helpers (benchmarks/common.py), on the CPU."""
-import numpy as np
 import torch
 
 from _benchmark_scripts import load_benchmark
@@ -27,13 +26,9 @@ def test_matmul_roofline_in_bfloat16_is_measured_in_that_dtype():
     assert rate > 0
 
 
-def test_contrast_window_reaches_the_predictor():
+def test_contrast_window_reaches_the_session():
     variants = load_benchmark("inference_variants")
-    seen = []
-
-    class Recorder:
-        def set_image(self, image, contrast_limits=None):
-            seen.append(contrast_limits)
-
-    variants.ContrastWindow(Recorder(), (20, 160)).set_image(np.zeros((4, 4), np.uint8))
-    assert seen == [(20, 160)]
+    args = variants.parse_args(["--untrained", "--contrast", "20", "160", "--disc-radii"])
+    rows = dict(variants.variants(args))
+    assert rows["contrast 20-160"]().contrast_limits == (20, 160)
+    assert rows["widget (zoom-in, clicks held 1 px)"]().contrast_limits is None

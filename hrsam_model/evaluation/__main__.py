@@ -1,5 +1,6 @@
+"""``python -m hrsam_model.evaluation ARGS`` is ``hrsam eval ARGS``."""
 import sys
 
-from .command import main
+from napari_hrsam.cli.main import main
 
-sys.exit(main())
+sys.exit(main(["eval", *sys.argv[1:]]))

@@ -48,7 +48,7 @@ class _Window:
 
 def _display_gray(image: np.ndarray) -> np.ndarray:
     """HxW float32 in 0..255: the same contrast stretch the model sees, averaged over colour."""
-    from hrsam_model.transforms import to_display_range
+    from hrsam_model.pixels import to_display_range
 
     return to_display_range(image).mean(axis=-1)
 

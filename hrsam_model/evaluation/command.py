@@ -1,16 +1,10 @@
-"""``python -m hrsam_model.evaluation``: the click protocol's tables for a model and baselines.
-
-    python -m hrsam_model.evaluation --model hrsam_tiny --dataset nuclei --split val \\
-        [--target-size 1024] [--baselines grabcut,randomwalker,litemedsam] [--max-instances N]
-    python -m hrsam_model.evaluation --model none --data DIR --baselines grabcut
-
-`run_evaluation(...)` returns the same tables as a string for other front ends.
+"""The click protocol's tables for methods and baselines: ``run_evaluation(...)`` returns them as
+text. ``hrsam eval`` (``napari_hrsam.cli.eval``) is the command line; it measures HRSAM through the
+interactive engine (``napari_hrsam.engine.click_method.SessionMethod``), as the widget runs it.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -40,61 +34,6 @@ def make_baseline(name: str, data_root: str | None = None):
 
         return LiteMedSAMPredictor(None if data_root is None else Path(data_root) / "lite_medsam.pth")
     raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
-
-
-def load_model_predictor(
-    model: str, target_size: int = 1024, checkpoint: str | None = None, untrained: bool = False, device=None,
-    all_pieces: bool = False, zoom_in: bool | str | None = None,
-):
-    """(label, predictor, weights) for a named HRSAM model: bundled weights, a checkpoint, or random weights.
-
-    all_pieces: score the decoder's whole mask (the official output) instead of what the plugin
-    shows: the pieces that hold a positive click, with every click held (`hrsam_model.postprocess`).
-    zoom_in: segment in a crop around the object (`hrsam_model.zoom`; HRSAM's own protocol does
-    not zoom): "first" (or True) from the first click on, as the napari widget does; "second"
-    from the second click on, RITM's evaluation option.
-    """
-    from hrsam_model import Predictor, build_model
-
-    if untrained:
-        network, weights = build_model(model, pretrained=False), "random weights"
-    elif checkpoint:
-        network, weights = build_model(model, checkpoint=checkpoint), "checkpoint"
-    else:
-        network, weights = build_model(model, pretrained=True), "bundled"
-    skip_clicks = zoom_skip_clicks(zoom_in)
-    zoom_label = "" if skip_clicks is None else " zoom-in" + (" from click 2" if skip_clicks else "")
-    label = (f"{model}@{target_size}" + (" all pieces" if all_pieces else "") + zoom_label
-             + (" (RANDOM)" if untrained else ""))
-    predictor = Predictor(network, device=device, target_size=target_size, clicked_pieces_only=not all_pieces,
-                          clicks_hold=not all_pieces)
-    if skip_clicks is not None:
-        from hrsam_model.zoom import ZoomInPredictor
-
-        predictor = ZoomInPredictor(predictor, skip_clicks=skip_clicks)
-    return label, predictor, weights
-
-
-ZOOM_CHOICES = ("first", "second")
-
-
-def zoom_skip_clicks(zoom_in) -> int | None:
-    """ZoomInPredictor's skip_clicks for a zoom_in setting: None (off), 0 or 1."""
-    if zoom_in is None or zoom_in is False:
-        return None
-    if zoom_in is True or zoom_in == "first":
-        return 0
-    if zoom_in == "second":
-        return 1
-    raise ValueError(f"zoom_in must be one of {ZOOM_CHOICES} (or True/False), got {zoom_in!r}")
-
-
-def add_zoom_option(parser) -> None:
-    """--zoom-in [first|second], shared by every evaluation command line."""
-    parser.add_argument("--zoom-in", nargs="?", const="first", choices=ZOOM_CHOICES, default=None,
-                        help="segment in a crop around the object: from the first click on, as the "
-                             "napari widget does (default), or from the 'second' (RITM's option); "
-                             "HRSAM's own protocol does not zoom")
 
 
 def load_groups(
@@ -132,35 +71,23 @@ def evaluate_methods(
 
 
 def run_evaluation(
-    model: str | None = "hrsam_tiny",
+    methods: Sequence[tuple[str, object]] = (),
     datasets: Sequence[str] = ("nuclei",),
     split: str = "val",
     data: str | None = None,
     data_root: str | None = None,
-    target_size: int = 1024,
     baselines: Sequence[str] = (),
     max_instances: int | None = None,
     num_clicks: int = 20,
-    checkpoint: str | None = None,
-    untrained: bool = False,
-    device=None,
     log: Callable[[str], None] | None = None,
-    all_pieces: bool = False,
-    zoom_in: bool | str | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
-    """The tables (one per dataset; rows = methods) as text."""
+    """The tables (one per dataset; rows = ``methods`` as (label, method), then ``baselines`` by
+    name) as text, after ``notes``."""
     if num_clicks < 1:
         raise ValueError(f"num_clicks must be >= 1, got {num_clicks}")
     groups = load_groups(datasets, split, data, data_root, max_instances)
-    methods = []
-    notes = []
-    if model and model.lower() != "none":
-        label, predictor, weights = load_model_predictor(model, target_size, checkpoint, untrained, device, all_pieces,
-                                                          zoom_in)
-        methods.append((label, predictor))
-        notes.append(f"{label}: {weights}, device {predictor.device}")
-        if untrained:
-            notes.append("WARNING: random weights: the model's numbers measure nothing")
+    methods, notes = list(methods), list(notes)
     for name in baselines:
         try:
             methods.append((_ALIASES.get(name, name), make_baseline(name, data_root)))
@@ -176,48 +103,3 @@ def run_evaluation(
         tables.append(format_table(rows, title=f"{title}, {len(instances)} instances, {num_clicks} clicks",
                                    note=one_pixel_note([instance.mask for instance in instances])))
     return "\n".join(notes + [""] + ["\n\n".join(tables)])
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m hrsam_model.evaluation",
-        description="Simulated-click evaluation (RITM/SimpleClick/HRSAM protocol): NoC@85/90, NoF@85, "
-        "mIoU@1/3/5/10 (and mIoU@1 on objects touching another) and seconds per click, per dataset.",
-    )
-    parser.add_argument("--model", default="hrsam_tiny", help="model name, or 'none' for baselines only")
-    parser.add_argument("--checkpoint", help="weights file for --model (default: the bundled weights)")
-    parser.add_argument("--untrained", action="store_true", help="random weights (smoke tests only)")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", help="comma-separated: nuclei, ecoli, brain")
-    source.add_argument("--data", help="folder of image_ID.tif + mask_ID.tif pairs or .npz files")
-    parser.add_argument("--split", default="val", choices=dataset_io.SPLITS)
-    parser.add_argument("--data-root", help="where the datasets lie (default $HRSAM_DATA)")
-    parser.add_argument("--target-size", type=int, default=1024)
-    parser.add_argument("--baselines", default="", help=f"comma-separated: {', '.join(BASELINES)}")
-    parser.add_argument("--max-instances", type=int, help="deterministic random subset per dataset")
-    parser.add_argument("--clicks", type=int, default=20)
-    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: auto)")
-    parser.add_argument("--all-pieces", action="store_true",
-                        help="score the model's raw mask (the official output), not the plugin's: only the "
-                             "pieces holding a positive click, every click held")
-    add_zoom_option(parser)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    names = [n.strip() for n in (args.dataset or "").split(",") if n.strip()]
-    baselines = [n.strip() for n in args.baselines.split(",") if n.strip()]
-    try:
-        text = run_evaluation(
-            model=args.model, datasets=names, split=args.split, data=args.data, data_root=args.data_root,
-            target_size=args.target_size, baselines=baselines, max_instances=args.max_instances,
-            num_clicks=args.clicks, checkpoint=args.checkpoint, untrained=args.untrained, device=args.device,
-            all_pieces=args.all_pieces, zoom_in=args.zoom_in,
-            log=lambda line: print(line, file=sys.stderr, flush=True),
-        )
-    except (ValueError, FileNotFoundError, ImportError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(text)
-    return 0

@@ -52,7 +52,7 @@ class LiteMedSAMPredictor:
 
     @torch.no_grad()
     def set_image(self, image: np.ndarray) -> None:
-        from hrsam_model.transforms import to_display_range
+        from hrsam_model.pixels import to_display_range
 
         rgb = to_display_range(image)
         height, width = rgb.shape[:2]
@@ -63,8 +63,9 @@ class LiteMedSAMPredictor:
 
     @torch.no_grad()
     def predict(self, points=None, labels=None, box=None, mask_input=None, multimask=False):
+        from hrsam_model.pixels import box_to_model, points_to_model
         from hrsam_model.predictor import Prediction
-        from hrsam_model.transforms import box_to_model, logits_to_image, points_to_model
+        from hrsam_model.transforms import logits_to_image
 
         if self._features is None:
             raise ValueError("call set_image(image) before predict()")

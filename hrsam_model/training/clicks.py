@@ -100,9 +100,9 @@ def random_window(shape, masks, rng: np.random.Generator, whole_prob: float = 0.
 
 
 def zoom_window(shape, masks, rng: np.random.Generator):
-    """The window that inference's zoom-in (`hrsam_model.zoom`) would cut around a random object:
+    """The window that inference's zoom-in (`hrsam_model.pixels.zoom_box`) would cut around a random object:
     its extent times 1.2-2.0 (inference: 1.4), at least 150-260 px (inference: 200)."""
-    from hrsam_model.zoom import zoom_box
+    from hrsam_model.pixels import zoom_box
 
     ys, xs = np.nonzero(masks[int(rng.integers(len(masks)))])
     bbox = (ys.min(), xs.min(), ys.max() + 1, xs.max() + 1)

@@ -16,7 +16,7 @@ Every window trains up to `--objects` objects on one encoder pass. With `--large
 that share of the labelled views is laid out on a 2048 px canvas instead (objects twice as large
 in tokens, the PE and clicks of a 2048 px input), as inference at `target_size=2048` sees them.
 With `--zoom-view-fraction`, that share of the labelled views is cut around an object the way the
-zoom-in of `hrsam_model.zoom` cuts its window (with jittered expansion and minimum size).
+zoom-in of `hrsam_model.pixels.zoom_box` cuts its window (with jittered expansion and minimum size).
 With `--unnested-first-click`, that share of first clicks avoids the labelled objects nested inside
 the target (the brain's structures inside the whole brain): the official first click, the
 target's centre, would otherwise sit on one and teach the model to answer a click on a small

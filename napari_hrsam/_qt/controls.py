@@ -18,7 +18,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
-from napari_hrsam.engine.model_choice import DEFAULT_MODEL, DEVICES, TARGET_SIZES
+from hrsam_model.configs import DEFAULT_MODEL, DEVICES, TARGET_SIZES
 
 from . import keys as _keys
 
@@ -47,6 +47,10 @@ def build_controls(widget) -> None:
     widget.negative_check = QCheckBox("left click adds negative points (T)")
     widget.pieces_check = QCheckBox("only the pieces you clicked (off: the whole mask)")
     widget.pieces_check.setChecked(True)
+    widget.hold_check = QCheckBox("every click holds (off: the mask as the model drew it)")
+    widget.hold_check.setChecked(True)
+    widget.hold_check.setToolTip("A click the mask contradicts keeps its pixel and its 4 "
+                                 "neighbours on its side (hold_clicks of the mask policy)")
     widget.zoom_check = QCheckBox("zoom in on the object")
     widget.zoom_check.setChecked(True)
     widget.zoom_check.setToolTip("The first click finds the object on the whole slice; then each click "
@@ -104,6 +108,7 @@ def build_controls(widget) -> None:
     layout.addLayout(form)
     layout.addWidget(widget.negative_check)
     layout.addWidget(widget.pieces_check)
+    layout.addWidget(widget.hold_check)
     layout.addWidget(widget.zoom_check)
     layout.addWidget(widget.model_label)
     layout.addLayout(buttons)
@@ -119,7 +124,7 @@ def build_controls(widget) -> None:
         combo.currentIndexChanged.connect(widget._on_model_changed)
     widget.checkpoint_edit.editingFinished.connect(widget._on_model_changed)
     widget.negative_check.toggled.connect(widget._on_polarity_changed)
-    for check in (widget.pieces_check, widget.zoom_check):
+    for check in (widget.pieces_check, widget.hold_check, widget.zoom_check):
         check.toggled.connect(widget._on_option_changed)
 
 

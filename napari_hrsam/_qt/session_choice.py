@@ -84,7 +84,7 @@ class SessionChoice:
         labels_data = labels.data if labels is not None else np.zeros(shape, np.uint16)
         session = Session(data, predictor, labels=labels_data, rgb=image.rgb, displayed_axes=axes,
                           position=position, contrast_limits=self._contrast_of(image), cache=self._cache,
-                          zoom_in=self.zoom_check.isChecked())
+                          zoom_in=self.zoom_check.isChecked(), mask_policy=self.mask_policy)
         if labels is None:  # only now, so a failed start adds nothing
             metadata = {k: image.metadata[k] for k in GEOMETRY_KEYS if k in image.metadata}
             with self._quiet():
@@ -97,12 +97,12 @@ class SessionChoice:
             config = config[:2] + (id(labels.data),)
             self._select_prompts()
         self._session, self._session_config, self._labels_layer = session, config, labels
-        self._predictor_config = (self.model_spec, self.target_size)
+        self._predictor_config = self.model_choice
         self._halted_generation = None
         return session, True
 
     def _new_predictor(self):
-        predictor = self.predictor_factory(self.model_spec, self.target_size)
+        predictor = self.predictor_factory(self.model_choice)
         predictor.clicked_pieces_only = self.pieces_check.isChecked()
         if hasattr(predictor, "should_cancel"):  # Cancel stops its encoder (LazyPredictor)
             predictor.should_cancel = self._runner.interrupted
@@ -111,7 +111,7 @@ class SessionChoice:
     def _use_chosen_model(self) -> bool:
         """Give the session a predictor for the chosen model and size if it has another one:
         prompts and undo history stay, masks are drawn again (``Session.set_predictor``)."""
-        chosen = (self.model_spec, self.target_size)
+        chosen = self.model_choice
         if self._session is None or self._predictor_config == chosen:
             return False
         self._session.set_predictor(self._new_predictor())
@@ -121,7 +121,7 @@ class SessionChoice:
 
     def _on_model_changed(self, *_):
         """Model, checkpoint, device or target size changed."""
-        if self._session is not None and self._predictor_config != (self.model_spec, self.target_size):
+        if self._session is not None and self._predictor_config != self.model_choice:
             self._runner.abort()  # the old model's answer is of no use: stop its encoder
             self._use_chosen_model()
             self._after_change()
@@ -141,8 +141,8 @@ class SessionChoice:
         if kept is not None and self._image_layer is not None:
             self._session, self._predictor_config = kept
             self._session_config = (id(self._image_layer), id(self._image_layer.data), id(chosen.data))
-            if not self._use_chosen_model():  # else its new predictor follows the checkboxes already
-                self._session.predictor.clicked_pieces_only = self.pieces_check.isChecked()
+            self._use_chosen_model()
+            self._session.mask_policy = self.mask_policy
             self._session.zoom_in = self.zoom_check.isChecked()
             self._on_contrast_changed()  # settings changed while it was set aside hold for new clicks
         if old is not None and (old.can_undo or not old.object.empty):

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import numpy as np
 from napari.layers import Image, Labels
-from napari.utils.notifications import show_error, show_info, show_warning
+from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import QWidget
 
@@ -27,24 +27,26 @@ from napari_hrsam._qt.controls import (
     fill_layer_combo,
     select as _select,
 )
+from napari_hrsam._qt.scheduling import (
+    USER_ERRORS,  # noqa: E402
+    PredictionScheduling,
+)
 from napari_hrsam._qt.session_choice import SessionChoice
 from napari_hrsam._qt.session_shelf import SessionShelf
 from napari_hrsam._qt.worker import TaskRunner
 from napari_hrsam.engine.cancel import cancel_click
 from napari_hrsam.engine.embedding_cache import EmbeddingCache
-from napari_hrsam.engine.model_choice import EncodingCancelled, ModelSpec, ModelStore
+from napari_hrsam.engine.mask_policy import MaskPolicy
+from napari_hrsam.engine.model_choice import ModelChoice, ModelStore
 from napari_hrsam.engine.session import Session
-from napari_hrsam.engine.state import PropagationRequest
 
 from . import keys as _keys, prompt_layers as layers_io
 
-USER_ERRORS = (ValueError, FileNotFoundError)
 
-
-class HRSAMWidget(SessionChoice, QWidget):
+class HRSAMWidget(SessionChoice, PredictionScheduling, QWidget):
     """Click-to-segment with HRSAM. See ``_keys.KEY_BINDINGS`` for the shortcuts.
 
-    ``predictor_factory(spec, target_size)`` makes the predictor for a new session; the
+    ``predictor_factory(choice)`` (a ``ModelChoice``) makes the predictor for a new session; the
     default builds ``hrsam_model.Predictor`` lazily in the worker. Tests may replace it.
     """
 
@@ -99,13 +101,14 @@ class HRSAMWidget(SessionChoice, QWidget):
 
     # ------------------------------------------------------------------ choices
     @property
-    def model_spec(self) -> ModelSpec:
-        return ModelSpec(self.model_combo.currentText(), self.checkpoint_edit.text().strip(),
-                         self.device_combo.currentText())
+    def model_choice(self) -> ModelChoice:
+        return ModelChoice(self.model_combo.currentText(), self.checkpoint_edit.text().strip(),
+                           self.device_combo.currentText(), int(self.size_combo.currentText()))
 
     @property
-    def target_size(self) -> int:
-        return int(self.size_combo.currentText())
+    def mask_policy(self) -> MaskPolicy:
+        return MaskPolicy(keep_clicked_pieces=self.pieces_check.isChecked(),
+                          hold_clicks=self.hold_check.isChecked())
 
     @property
     def image_layer(self) -> Image | None:
@@ -298,84 +301,10 @@ class HRSAMWidget(SessionChoice, QWidget):
 
     def _on_option_changed(self, _checked=None):
         if self._session is not None:  # show the current object the new way at once
-            self._session.predictor.clicked_pieces_only = self.pieces_check.isChecked()
+            self._session.mask_policy = self.mask_policy
             self._session.zoom_in = self.zoom_check.isChecked()
             self._session.predict_again()
             self._after_change()
-
-    # ------------------------------------------------------------------ background work
-    def _after_change(self):
-        """Repaint, then start the next due prediction."""
-        if self._painter is not None and self._session is not None:
-            self._painter.update(self._session)
-        self._update_status()
-        self._update_buttons()
-        self._schedule()
-
-    def _schedule(self):
-        session = self._session
-        if self._runner.busy or session is None:
-            return
-        request = None
-        if self._halted_generation != session.generation:
-            request = session.pending_request()
-        if request is None:
-            queued, self._queued = self._queued, None
-            if queued == "commit" and not session.pending:
-                self.commit()
-            return
-        self.status_label.setText("Segmenting… (the first click on a slice computes its embedding)")
-        self._running = (session, request)
-        self._runner.run(lambda: session.compute(request),
-                         lambda prediction: self._on_prediction(session, prediction),
-                         lambda err: self._on_task_error(session, request, err), interruptible=True)
-
-    def _on_prediction(self, session, prediction):
-        # an aborted task's answer (Cancel, another model or session) is never shown
-        if not self._runner.aborted() and session is self._session and session.apply(prediction):
-            self._describe_model(session)
-            if session.warning and not session.pending:  # no contrast: the mask is left empty
-                show_warning(f"HRSAM: {session.warning}")
-            self._after_change()
-        else:
-            self._schedule()
-
-    def _on_task_error(self, session, request, err):
-        if isinstance(err, EncodingCancelled) or self._runner.aborted():  # Cancel dealt with it
-            self._schedule()
-            return
-        message = str(err) if isinstance(err, USER_ERRORS) else f"{type(err).__name__}: {err}"
-        show_error(f"HRSAM: {message}")
-        if session is self._session:
-            # A failed prediction takes back the prompt that asked for it; a failed
-            # propagation changed nothing (its request was made from the last prompt, which
-            # must stay).
-            if not isinstance(request, PropagationRequest) and not session.discard(request):
-                self._halted_generation = session.generation  # retry only after the next change
-            self._queued = None
-            self._show_session_prompts()
-            self._after_change()
-
-    def _describe_model(self, session):
-        predictor = session.predictor
-        spec = getattr(predictor, "spec", None)
-        if spec is None or not getattr(predictor, "built", False) or spec in self._described:
-            return
-        self._described.add(spec)
-        text = spec.describe()
-        self.model_label.setText(f"Model: {text}")
-        if "RANDOM" in text:
-            show_warning(f"HRSAM: {text}")
-
-    def _on_busy_changed(self, busy: bool):
-        self.progress_bar.setVisible(busy)
-        if busy:
-            self.progress_bar.setRange(0, 0)  # busy indicator until a task reports progress
-        self._update_buttons()
-
-    def _on_progress(self, done: int, total: int):
-        self.progress_bar.setRange(0, max(total, 1))
-        self.progress_bar.setValue(done)
 
     # ------------------------------------------------------------------ actions (buttons, keys)
     def commit(self):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .model import load_model
+from .model import load_model, mask_policy
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SAMPLE_IMAGE = DATA / "nuclei_2d.tif"
@@ -25,7 +25,7 @@ PALETTE = np.array([(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48),
                     (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60)], np.uint8)
 
 
-def add_commands(commands, parents) -> None:
+def add_demo(commands, parents) -> None:
     demo = commands.add_parser(
         "demo", parents=parents, help="segment a bundled sample with simulated clicks",
         description="Simulate clicks on a few nuclei of the bundled DSB-2018 sample, write "
@@ -83,7 +83,7 @@ def run_demo(args) -> int:
         print("WARNING: bundled weights not found, using random weights: results are noise")
 
     session = Session(image, loaded.predictor, labels=np.zeros(image.shape, np.uint16),
-                      zoom_in=not args.no_zoom)
+                      zoom_in=not args.no_zoom, mask_policy=mask_policy(args))
     start = time.perf_counter()
     session.prepare_slice()
     encode_seconds = time.perf_counter() - start
@@ -116,7 +116,7 @@ def run_demo(args) -> int:
     _save_png(out / "overlay.png", overlay(image, labels, [truth == r["truth_label"] for r in records],
                                           [r["clicks"] for r in records]))
     summary = {"image": SAMPLE_IMAGE.name, "model": loaded.predictor.model.name,
-               "weights": loaded.weights, "target_size": loaded.predictor.target_size,
+               "weights": loaded.choice.weights()[0], "target_size": loaded.predictor.target_size,
                "device": str(loaded.predictor.device), "zoom_in": session.zoom_in,
                "encode_seconds": encode_seconds,
                "click_seconds": click_seconds, "objects": records}
@@ -149,7 +149,7 @@ def overlay(image: np.ndarray, labels: np.ndarray, truths: list[np.ndarray],
     from skimage.draw import disk
     from skimage.segmentation import find_boundaries
 
-    from hrsam_model.transforms import to_display_range
+    from hrsam_model.pixels import to_display_range
 
     grey = to_display_range(image)[..., 0]
     big = lambda a: np.kron(a, np.ones((scale, scale), a.dtype))  # noqa: E731 (nearest upscale)

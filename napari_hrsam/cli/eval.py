@@ -1,13 +1,11 @@
-"""``hrsam eval``: the click protocol of ``hrsam_model.evaluation`` from the shell.
-
-A thin front end: the options become ``hrsam_model.evaluation.run_evaluation(...)``, which
-loads the data, runs the model and the baselines and formats the tables.
-"""
+"""``hrsam eval``: the standard click protocol on named dataset splits or a folder, measured on
+the interactive engine the widget runs (``napari_hrsam.engine.click_method``), beside baselines.
+``python -m hrsam_model.evaluation`` is the same command."""
 from __future__ import annotations
 
 import sys
 
-from .model import RANDOM_WARNING
+from .model import RANDOM_WARNING, mask_policy, model_choice
 
 BASELINES = ("grabcut", "randomwalker", "litemedsam")
 
@@ -18,7 +16,8 @@ def add_eval(commands, parents) -> None:
         description="Simulated clicks (farthest point of the larger error region, previous "
                     "logits fed back) on named dataset splits or on a folder of image_ID.tif + "
                     "mask_ID.tif pairs; prints NoC@85/90, NoF@85, mIoU@1/3/5/10, mIoU@1 on "
-                    "objects touching another and seconds per click, one table per dataset.")
+                    "objects touching another and seconds per click, one table per dataset. "
+                    "Each click goes through a Session, as in the widget.")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", action="append", metavar="NAME",
                         help="nuclei, ecoli or brain (repeat, or comma-separate, for several)")
@@ -37,32 +36,36 @@ def add_eval(commands, parents) -> None:
                              "(comma-separated)")
     parser.add_argument("--no-model", action="store_true",
                         help="run only the --baselines")
-    # the same option as hrsam_model.evaluation.command.add_zoom_option (not imported: torch)
-    parser.add_argument("--zoom-in", nargs="?", const="first", choices=("first", "second"),
-                        help="segment in a crop around the object: from the first click on, as "
-                             "the widget does (default), or from the 'second' (RITM's option)")
+    parser.add_argument("--untrained", action="store_true",
+                        help="random weights (smoke tests only)")
+    parser.add_argument("--zoom-in", action="store_true",
+                        help="the widget's zoom-in: the first click finds the object on the "
+                             "whole image, then every click is decoded in a window around it "
+                             "(HRSAM's own protocol does not zoom)")
     parser.set_defaults(run=run_eval)
 
 
 def run_eval(args) -> int:
-    from hrsam_model import bundled_weights_path
     from hrsam_model.evaluation import run_evaluation
 
     names = [n.strip() for item in args.dataset or [] for n in item.split(",") if n.strip()]
     baselines = [n.strip() for n in args.baselines.split(",") if n.strip()]
-    untrained = False
-    if not args.no_model and not args.checkpoint:
-        bundled = bundled_weights_path(args.model)
-        if bundled is not None and not bundled.is_file():
+    methods, notes = [], []
+    if not args.no_model:
+        from ..engine.click_method import model_method
+
+        choice = model_choice(args, untrained=args.untrained)
+        choice.check()
+        if choice.weights()[0] == "random" and not args.untrained:
             print(RANDOM_WARNING, file=sys.stderr)
-            untrained = True
+        label, method = model_method(choice, zoom_in=args.zoom_in, mask_policy=mask_policy(args))
+        methods.append((label, method))
+        notes.append(f"{label}: {choice.describe()}, device {method.device}, through the session")
+        if choice.weights()[0] == "random":
+            notes.append("WARNING: random weights: the model's numbers measure nothing")
     text = run_evaluation(
-        model=None if args.no_model else args.model, datasets=names, split=args.split,
-        data=args.data, data_root=args.data_root, target_size=args.target_size or 1024,
+        methods, datasets=names, split=args.split, data=args.data, data_root=args.data_root,
         baselines=baselines, max_instances=args.max_instances, num_clicks=args.clicks,
-        checkpoint=args.checkpoint, untrained=untrained, all_pieces=args.all_pieces,
-        zoom_in=args.zoom_in,
-        device=None if args.device == "auto" else args.device,
-        log=lambda line: print(line, file=sys.stderr, flush=True))
+        notes=notes, log=lambda line: print(line, file=sys.stderr, flush=True))
     print(text)
     return 0

@@ -19,9 +19,6 @@ from typing import Sequence
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-TARGET_SIZES = (1024, 2048, 3072, 4096)
-DEVICES = ("auto", "cpu", "cuda", "mps")
-DEFAULT_MODEL = "hrsam_tiny"
 NUMBER_OPTIONS = ("--point", "--box", "--slice", "--contrast-limits")  # values may start with "-"
 # What a user can fix: reported as one line. Anything else is a bug: one line plus a hint.
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
@@ -40,33 +37,23 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import demo as _cli_demo, segment as _cli_commands
+    from .demo import add_demo
+    from .embed import add_embed
+    from .eval import add_eval
+    from .model import model_options
+    from .segment import add_segment
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true",
                         help="show the full traceback when something fails")
-    model = argparse.ArgumentParser(add_help=False)
-    model.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME",
-                       help=f"architecture (default {DEFAULT_MODEL}; hrsam_vit_b and "
-                            "hrsam_plusplus_vit_b need --checkpoint)")
-    model.add_argument("--checkpoint", metavar="PATH",
-                       help="weights file (.safetensors, official HRSAM .pth, SAM/LiteMedSAM "
-                            ".pth); default: the bundled weights")
-    model.add_argument("--device", default="auto", choices=DEVICES,
-                       help="where the model runs (default auto: cuda > mps > cpu)")
-    model.add_argument("--target-size", type=int, default=None, choices=TARGET_SIZES,
-                       metavar="N", help="model input size in pixels: 1024 (default), 2048, "
-                                         "3072 or 4096; larger resolves finer detail, slower")
-    model.add_argument("--all-pieces", action="store_true",
-                       help="the model's raw mask: every piece of it, and the clicks it contradicts as they are; "
-                            "by default only the pieces holding a positive click are kept and every click holds")
+    model = model_options()
 
     parser = _Parser(prog="hrsam", description=__doc__.split("\n\n")[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
-    for module in (_cli_demo, _cli_commands):
-        module.add_commands(commands, parents=[common, model])
+    for add in (add_demo, add_segment, add_embed, add_eval):
+        add(commands, parents=[common, model])
     return parser
 
 

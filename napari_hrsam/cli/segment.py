@@ -1,8 +1,7 @@
-"""``hrsam segment``, ``hrsam embed`` and ``hrsam eval``: argument parsing and the runs."""
+"""``hrsam segment``: one object from clicks and/or a box on an image or a volume slice."""
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 import warnings
@@ -12,14 +11,13 @@ import numpy as np
 
 from napari_hrsam import io
 
-from .model import load_model
-from .progress import TextProgress
+from .model import load_model, mask_policy
 
 MASK_2D_SUFFIXES = (".tif", ".tiff", ".png")
 GEOMETRY_FORMATS = io.VOLUME_SUFFIXES + io.DICOM_SUFFIXES
 
 
-def add_commands(commands, parents) -> None:
+def add_segment(commands, parents) -> None:
     segment = commands.add_parser(
         "segment", parents=parents, help="segment one object from clicks and/or a box",
         description="Segment one object in a 2-D image (tif, png, jpg) or on one slice of a "
@@ -45,28 +43,6 @@ def add_commands(commands, parents) -> None:
                               ".nii.gz/.nii/.nrrd/.mha/.mhd (volumes keep their geometry)")
     segment.set_defaults(run=run_segment)
 
-    embed = commands.add_parser(
-        "embed", parents=parents, help="precompute slice embeddings into a zarr store",
-        description="Run the image encoder once per slice (or per image of a folder) and "
-                    "store the features, so that `hrsam segment --embeddings STORE.zarr` "
-                    "starts at decoder speed. From Python, a Session reuses the store through "
-                    "napari_hrsam.engine.embedding_store.StoreBackedPredictor, and a napari widget "
-                    "through its predictor_factory (embedding_store.wrap_factory); the widget "
-                    "has no setting for stores.")
-    embed.add_argument("image", metavar="IMAGE_OR_DIR",
-                       help="image file, DICOM folder, or a folder of 2-D images")
-    embed.add_argument("--out", required=True, metavar="STORE.zarr", help="store to create")
-    embed.add_argument("--axis", type=int, default=0,
-                       help="for volumes: slices along this array axis (default 0)")
-    embed.add_argument("--contrast-limits", type=parse_limits, metavar="LO,HI",
-                       help="one intensity window for every slice (default: 0.5/99.5 "
-                            "percentiles per slice); `hrsam segment --embeddings` uses the "
-                            "store's window, a Python session must pass the same limits")
-    embed.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    embed.set_defaults(run=run_embed)
-
-    from .eval import add_eval
-    add_eval(commands, parents)
 
 
 # ---------------------------------------------------------------------------- parsing
@@ -117,7 +93,8 @@ def parse_limits(text: str) -> tuple[float, float]:
 
 # ---------------------------------------------------------------------------- segment
 def run_segment(args) -> int:
-    from ..engine.session import NoContrastWarning, Session
+    from ..engine.session import Session
+    from ..engine.slice_engine import NoContrastWarning
 
     array, metadata = io.read_image(args.image)
     rgb = bool(metadata.get("rgb"))
@@ -148,7 +125,7 @@ def run_segment(args) -> int:
     timed = EncoderTimer(predictor)
     session = Session(array, timed, rgb=rgb, displayed_axes=axes, position=position,
                       contrast_limits=store.contrast_limits if store else None,
-                      labels=np.zeros(spatial, np.uint8))
+                      labels=np.zeros(spatial, np.uint8), mask_policy=mask_policy(args))
     start = time.perf_counter()
     session.prepare_slice()  # a huge slice is encoded later, in a window around the prompts
     with warnings.catch_warnings():  # said below, in one line
@@ -160,7 +137,7 @@ def run_segment(args) -> int:
     iou = session.iou if session.iou is not None else float("nan")
     if session.warning:  # no contrast: the mask is empty, commit says there is nothing to write
         print(f"hrsam: warning: {session.warning}", file=sys.stderr)
-    elif area == 0 or (box is None and _only_held_clicks(session.preview, points, labels)):
+    elif area == 0 or session.object.slices[session.slice_key].result.model_empty:
         print("hrsam: warning: the mask is empty" + (" but for the pixels held at your clicks" if area else "")
               + "; add a click inside the object or a box around it", file=sys.stderr)
     propagated = ""
@@ -203,14 +180,6 @@ class EncoderTimer:
 
     def __getattr__(self, name):
         return getattr(self._predictor, name)
-
-
-def _only_held_clicks(mask: np.ndarray, points, labels) -> bool:
-    """Whether ``mask`` is what holding the clicks ((row, col) points) gives on an empty mask:
-    the model found nothing, the held pixels (``hrsam_model.postprocess.hold_clicks``) are all."""
-    from hrsam_model.postprocess import hold_clicks
-
-    return np.array_equal(mask, hold_clicks(np.zeros_like(mask, bool), [(c, r) for r, c in points], labels))
 
 
 def _choose_slice(spatial, chosen, path):
@@ -295,64 +264,3 @@ def _write_mask(out: str, labels: np.ndarray, metadata: dict, kind: str) -> list
         from skimage.io import imsave
         imsave(path, (labels > 0).astype(np.uint8) * 255, check_contrast=False)
     return [str(path)]
-
-
-# ---------------------------------------------------------------------------- embed
-def run_embed(args) -> int:
-    from ..engine.embedding_store import EmbeddingStore, build_store, model_fingerprint
-
-    sources = _embed_sources(Path(args.image))
-    out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"'{out}' already exists; choose another --out or pass "
-                              "--overwrite")
-    io.check_writable(out)
-    first = io.read_image(sources[0])  # unreadable input fails before the model loads
-    args.target_size = args.target_size or 1024
-    loaded = load_model(args)
-    model = loaded.predictor.model
-    if out.exists():
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    store = EmbeddingStore.create(out, model_name=model.name,
-                                  model_fingerprint=model_fingerprint(model),
-                                  target_size=args.target_size,
-                                  contrast_limits=args.contrast_limits)
-    start, count, skipped = time.perf_counter(), 0, 0
-    try:
-        for number, path in enumerate(sources):
-            array, metadata = first if number == 0 else io.read_image(path)
-            rgb = bool(metadata.get("rgb"))
-            spatial = array.shape[:-1] if rgb else array.shape
-            total = spatial[args.axis] if len(spatial) == 3 and -3 <= args.axis < 3 else 1
-            with TextProgress(total, f"embed {path.name}") as bar:
-                done = build_store(store, array, loaded.predictor, source=str(path),
-                                   axis=args.axis, rgb=rgb,
-                                   contrast_limits=args.contrast_limits, progress=bar.update)
-            count += done["embedded"]
-            skipped += len(done["skipped"])
-    except BaseException:
-        shutil.rmtree(out, ignore_errors=True)  # a half-written store would only mislead
-        raise
-    seconds = time.perf_counter() - start
-    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    print(f"model: {loaded.describe()}")
-    if loaded.random:
-        print("WARNING: random weights: these embeddings are only good for testing")
-    print(f"stored {count} embedding(s) from {len(sources)} image(s) in {out} "
-          f"({size / 2**20:.1f} MiB, float16), {seconds / max(count, 1):.2f} s each")
-    if skipped:
-        print(f"skipped {skipped} slice(s) larger than {2 * args.target_size} px: their "
-              "window follows the clicks, so they are embedded while segmenting")
-    print(f"reuse: hrsam segment IMAGE --embeddings {out} ... (same --target-size and model)")
-    return 0
-
-
-def _embed_sources(path: Path) -> list[Path]:
-    """What to embed: an image file, a DICOM folder, or every image of a folder."""
-    if not path.exists():
-        raise FileNotFoundError(f"No such file or folder: '{path}'")
-    if not path.is_dir():
-        return [path]
-    files = sorted(p for p in path.iterdir()
-                   if p.is_file() and io.path_suffix(p) in io.PLANAR_SUFFIXES + io.VOLUME_SUFFIXES)
-    return files or [path]  # no images: a DICOM folder (read_image says if it is not)

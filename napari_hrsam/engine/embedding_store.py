@@ -217,6 +217,24 @@ class StoreBackedPredictor:
     def model(self):
         return getattr(self.predictor, "model", None)
 
+    @property
+    def choice(self):
+        """The wrapped predictor's ``ModelChoice`` (the widget describes the model by it), or None."""
+        return getattr(self.predictor, "choice", None)
+
+    @property
+    def built(self) -> bool:
+        return getattr(self.predictor, "built", True)
+
+    @property
+    def should_cancel(self):
+        return getattr(self.predictor, "should_cancel", None)
+
+    @should_cancel.setter
+    def should_cancel(self, check) -> None:  # the widget's Cancel reaches the wrapped encoder
+        if hasattr(self.predictor, "should_cancel"):
+            self.predictor.should_cancel = check
+
     def embed(self, image, contrast_limits=None):
         self._check_model()
         stored = self.store.load(content_key(image, contrast_limits, self.target_size))
@@ -250,9 +268,9 @@ def wrap_factory(factory: Callable, store: EmbeddingStore) -> Callable:
     """A widget ``predictor_factory`` that reuses ``store`` at its target size (other
     sizes get the plain predictor). The widget passes its image layer's contrast limits:
     set the layer's ``contrast_limits`` to ``store.contrast_limits`` for hits."""
-    def make(spec, target_size):
-        predictor = factory(spec, target_size)
-        if int(target_size) != store.target_size:
+    def make(choice):
+        predictor = factory(choice)
+        if choice.target_size != store.target_size:
             return predictor
         return StoreBackedPredictor(predictor, store)
     return make

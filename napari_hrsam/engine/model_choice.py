@@ -1,10 +1,10 @@
-"""Which model the widget uses, and a predictor that builds it only when first needed.
+"""Which model segments: one ``ModelChoice`` value (name, weights, device, target size), checked and
+built here for the widget, every ``hrsam`` command, ``hrsam eval`` and the benchmarks.
 
-Building a model imports torch and reads weights (seconds). The widget must create its
-session at once on the main thread, so it gets a ``LazyPredictor`` whose heavy parts are
-built on the first ``embed``/``predict`` call, which happens in the worker thread.
-Its encoder can be stopped between blocks (``should_cancel``), so the widget's Cancel
-does not have to wait for a 4096 px encoding to end.
+Building a model imports torch and reads weights (seconds). The widget must create its session at
+once on the main thread, so it gets a ``LazyPredictor`` whose heavy parts are built on the first
+``embed``/``predict`` call, which happens in the worker thread. Its encoder can be stopped between
+blocks (``should_cancel``), so the widget's Cancel does not have to wait for a 4096 px encoding.
 """
 from __future__ import annotations
 
@@ -12,23 +12,57 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol, runtime_checkable
 
-DEFAULT_MODEL = "hrsam_tiny"
-TARGET_SIZES = (1024, 2048, 4096)
-DEVICES = ("auto", "cpu", "cuda", "mps")
+from hrsam_model.configs import DEFAULT_MODEL, DEVICES, TARGET_SIZES, available_models
+
+
+@runtime_checkable
+class SlicePredictor(Protocol):
+    """What the engine needs of a predictor (``hrsam_model.Predictor``, ``LazyPredictor``, the
+    embedding store's ``StoreBackedPredictor`` and the tests' fakes): ``embed`` a 2-D image into
+    an embedding, ``set_embedding`` it, and ``predict(points=, labels=, box=, mask_input=)`` the
+    decoder's own mask (``.mask``, ``.logits``, ``.iou``) on that image's grid."""
+
+    target_size: int
+
+    def embed(self, image, contrast_limits=None): ...
+
+    def set_embedding(self, embedding) -> None: ...
+
+    def predict(self, points=None, labels=None, box=None, mask_input=None): ...
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """A model choice: a named architecture plus weights (a checkpoint file, else bundled)."""
+class ModelChoice:
+    """A model choice: a named architecture, its weights (a checkpoint file; else the bundled
+    weights; ``untrained``: random weights, for smoke tests), a device and a target size.
+    Construction refuses unknown names, devices and target sizes (ValueError)."""
 
     name: str = DEFAULT_MODEL
     checkpoint: str = ""  # empty: the bundled weights if the package ships them
     device: str = "auto"
+    target_size: int = 1024
+    untrained: bool = False
+
+    def __post_init__(self):
+        if self.name not in available_models():
+            raise ValueError(f"Unknown model {self.name!r}; choose one of {', '.join(available_models())}.")
+        if self.device not in DEVICES:
+            raise ValueError(f"Unknown device {self.device!r}; choose one of {', '.join(DEVICES)}.")
+        if self.target_size not in TARGET_SIZES:
+            raise ValueError(f"target size must be one of {', '.join(map(str, TARGET_SIZES))}, "
+                             f"got {self.target_size}")
+
+    @property
+    def network_key(self) -> tuple:
+        """What the network depends on (not the target size: one network serves every size)."""
+        return self.name, self.checkpoint, self.device, self.untrained
 
     def weights(self) -> tuple[str, Path | None]:
         """("checkpoint" | "bundled" | "random", path or None) without building anything."""
+        if self.untrained:
+            return "random", None
         if self.checkpoint:
             return "checkpoint", Path(self.checkpoint)
         from hrsam_model import bundled_weights_path
@@ -44,29 +78,33 @@ class ModelSpec:
             return f"{self.name}, weights from {path.name}"
         if kind == "bundled":
             return f"{self.name}, bundled weights"
-        return f"{self.name}, RANDOM weights (no bundled file; results are meaningless)"
+        return f"{self.name}, RANDOM weights (results are meaningless)"
 
     def check(self) -> None:
-        """Raise ValueError/FileNotFoundError with a fix for a choice that cannot work."""
-        from hrsam_model import available_models
-
-        if self.name not in available_models():
-            raise ValueError(f"Unknown model {self.name!r}; choose one of {', '.join(available_models())}.")
-        if self.device not in DEVICES:
-            raise ValueError(f"Unknown device {self.device!r}; choose one of {', '.join(DEVICES)}.")
+        """Raise ValueError/FileNotFoundError with a fix for weights that cannot be had."""
         kind, path = self.weights()
         if kind == "checkpoint" and not path.is_file():
             raise FileNotFoundError(f"Checkpoint file not found: '{path}'. Choose an existing file or clear the field.")
-        if kind == "random" and self.name != DEFAULT_MODEL:
+        if kind == "random" and not self.untrained and self.name != DEFAULT_MODEL:
             raise ValueError(f"No weights are bundled for {self.name}: choose its checkpoint file (.pth or .safetensors).")
 
-    def build(self):
-        """The Predictor's model (slow: imports torch, reads the weights)."""
-        from hrsam_model import build_model
+    def build_model(self):
+        """The network (slow: imports torch, reads the weights); ``hrsam_model.build_model``."""
+        import hrsam_model
 
         self.check()
         kind, path = self.weights()
-        return build_model(self.name, pretrained=kind == "bundled", checkpoint=str(path) if kind == "checkpoint" else None)
+        return hrsam_model.build_model(self.name, pretrained=kind == "bundled",
+                                       checkpoint=str(path) if kind == "checkpoint" else None)
+
+    def predictor(self, model=None):
+        """An ``hrsam_model.Predictor`` on this choice's device and target size (``model``: an
+        already built network of this choice)."""
+        from hrsam_model import Predictor
+
+        network = model if model is not None else self.build_model()
+        return Predictor(network, device=None if self.device == "auto" else self.device,
+                         target_size=self.target_size)
 
 
 class EncodingCancelled(Exception):
@@ -97,20 +135,20 @@ def stopped_when(model, should_cancel: Callable[[], bool] | None):
 
 
 class ModelStore:
-    """Built models by spec, shared by the predictors of every target size (thread-safe)."""
+    """Built networks by choice, shared by the predictors of every target size (thread-safe)."""
 
     def __init__(self):
-        self._models: dict[ModelSpec, object] = {}
+        self._models: dict[tuple, object] = {}
         self._lock = threading.Lock()
 
-    def model(self, spec: ModelSpec):
+    def model(self, choice: ModelChoice):
         with self._lock:
-            if spec not in self._models:
-                self._models[spec] = spec.build()
-            return self._models[spec]
+            if choice.network_key not in self._models:
+                self._models[choice.network_key] = choice.build_model()
+            return self._models[choice.network_key]
 
-    def predictor(self, spec: ModelSpec, target_size: int) -> "LazyPredictor":
-        return LazyPredictor(self, spec, target_size)
+    def predictor(self, choice: ModelChoice) -> "LazyPredictor":
+        return LazyPredictor(self, choice)
 
 
 class LazyPredictor:
@@ -118,18 +156,14 @@ class LazyPredictor:
 
     ``model`` stays None until then, so code that only inspects the predictor (the session
     reads ``target_size`` and ``model`` when it is created) never triggers the build.
-    ``clicked_pieces_only`` may be changed at any time; the next ``predict`` follows it.
     ``should_cancel`` (None or a thread-safe callable) is asked before every encoder block;
     when it returns True, ``embed`` raises EncodingCancelled (nothing is cached).
     """
 
-    def __init__(self, store: ModelStore, spec: ModelSpec, target_size: int):
-        if int(target_size) not in TARGET_SIZES:
-            raise ValueError(f"target size must be one of {TARGET_SIZES}, got {target_size}")
+    def __init__(self, store: ModelStore, choice: ModelChoice):
         self.store = store
-        self.spec = spec
-        self.target_size = int(target_size)
-        self.clicked_pieces_only = True
+        self.choice = choice
+        self.target_size = choice.target_size
         self.should_cancel: Callable[[], bool] | None = None
         self._predictor = None
         self._lock = threading.Lock()
@@ -145,10 +179,7 @@ class LazyPredictor:
     def _real(self):
         with self._lock:
             if self._predictor is None:
-                from hrsam_model import Predictor
-
-                device = None if self.spec.device == "auto" else self.spec.device
-                self._predictor = Predictor(self.store.model(self.spec), device=device, target_size=self.target_size)
+                self._predictor = self.choice.predictor(self.store.model(self.choice))
             return self._predictor
 
     def embed(self, image, contrast_limits=None):
@@ -160,6 +191,4 @@ class LazyPredictor:
         self._real().set_embedding(embedding)
 
     def predict(self, **prompts):
-        real = self._real()
-        real.clicked_pieces_only = self.clicked_pieces_only
-        return real.predict(**prompts)
+        return self._real().predict(**prompts)

@@ -1,8 +1,9 @@
-"""One slice in, one mask out: slice reading, contrast, embedding cache, predictor call.
+"""One slice in, one mask out: slice reading, contrast, embedding cache, predictor call, and the
+mask policy applied to the decoder's answer.
 
-This is the only module that speaks the predictor's language: (x, y) = (col, row)
-points in the pixels of the image it was given. Safe to call from one worker thread
-while the main thread edits the session (it reads only immutable values).
+This is the only module that speaks the predictor's language: (x, y) = (col, row) points in the
+pixels of the image it was given. Safe to call from one worker thread while the main thread edits
+the session (it reads only immutable values).
 """
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.ndimage import binary_dilation
 
 from .embedding_cache import EmbeddingCache
+from .mask_policy import MaskPolicy
+from .resampling import OUTSIDE_LOGIT, move_logits, paste, paste_logits
 from .slicing import (
     ImageLayout,
     check_finite,
@@ -26,7 +28,6 @@ from .state import Prompts, Region, SliceKey, SliceResult, SparseMask
 from .windows import choose_region, shrink, to_region, zoom_region
 
 AUTO_LIMITS_KEPT = 1024  # slices whose percentile limits are remembered
-OUTSIDE_LOGIT = -20.0  # as hrsam_model.zoom's: surely background
 NO_CONTRAST = ("no contrast: within the contrast limits {limits} every pixel the model sees has "
                "the same value, so there is no object to find; the mask is left empty (widen "
                "the contrast limits or choose another slice)")
@@ -46,15 +47,15 @@ class EngineSettings:
     zoom_in: bool
     target_size: int
     model: tuple
-    clicked_pieces_only: object  # the predictor's mask policy (None: it has none)
-    clicks_hold: object
+    mask_policy: MaskPolicy
 
 
 class SliceEngine:
     """Predicts masks on slices of one image with one predictor."""
 
     def __init__(self, layout: ImageLayout, predictor, cache: EmbeddingCache, data_key,
-                 channels: tuple[int, ...], contrast_limits, zoom_in: bool = False):
+                 channels: tuple[int, ...], contrast_limits, zoom_in: bool = False,
+                 mask_policy: MaskPolicy = MaskPolicy()):
         for method in ("embed", "set_embedding", "predict"):
             if not callable(getattr(predictor, method, None)):
                 raise ValueError(f"predictor has no {method}() method: pass an "
@@ -66,6 +67,7 @@ class SliceEngine:
         self.channels = channels
         self.contrast_limits = contrast_limits  # None or one (lo, hi) per channel
         self.zoom_in = bool(zoom_in)  # a window around the object (see with_closer_look)
+        self.mask_policy = mask_policy  # what the shown mask keeps of the decoder's
         self.target_size = int(getattr(predictor, "target_size", 1024))
         self._model_token = (type(predictor).__name__, id(predictor),
                              id(getattr(predictor, "model", None)))
@@ -104,8 +106,6 @@ class SliceEngine:
             return previous.logits
         if not self.zoom_in:
             return None
-        from hrsam_model.zoom import move_logits  # torch is loaded already: the model has run
-
         old = previous.region
         return move_logits(previous.logits, old.box, old.size, region.box, region.size, self.target_size)
 
@@ -121,9 +121,7 @@ class SliceEngine:
         """The current settings (read them once per prediction: the main thread may change them)."""
         limits = self.contrast_limits
         return EngineSettings(None if limits is None else tuple(limits), self.channels,
-                              self.zoom_in, self.target_size, self._model_token,
-                              getattr(self.predictor, "clicked_pieces_only", None),
-                              getattr(self.predictor, "clicks_hold", None))
+                              self.zoom_in, self.target_size, self._model_token, self.mask_policy)
 
     def limits(self, key: SliceKey, settings: EngineSettings | None = None) -> list[tuple[float, float]]:
         """Contrast limits per channel: the session's, else 0..255 for 8-bit images, else
@@ -181,11 +179,12 @@ class SliceEngine:
 
     def predict(self, key: SliceKey, region: Region, prompts: Prompts,
                 mask_input: np.ndarray | None = None, user_clicks: bool = True) -> SliceResult:
-        """Mask of ``prompts`` on slice ``key`` seen through ``region``. Only ``user_clicks``
-        are held (``hrsam_model.postprocess.hold_clicks``): a click that propagation placed is
-        the model's own guess, and the object must stay free to vanish under it. The result
-        carries the settings it was made under; where the model sees no contrast it is empty,
-        with IoU 0 and a ``warning`` (the model would invent an object)."""
+        """Mask of ``prompts`` on slice ``key`` seen through ``region``: the decoder's mask at slice
+        resolution with ``mask_policy`` applied to the clicks the model was shown (only
+        ``user_clicks`` are held: a click that propagation placed is the model's own guess, and
+        the object must stay free to vanish under it). The result carries the settings it was
+        made under; where the model sees no contrast it is empty, with IoU 0 and a ``warning``
+        (the model would invent an object)."""
         settings = self.settings
         limits = self.limits(key, settings)
         points = labels = box = None
@@ -203,8 +202,7 @@ class SliceEngine:
             self.predictor.set_embedding(embedding)
             # single-mask mode (mask token 0), as HRSAM is trained and evaluated; SAM's multimask
             # tokens are not click-trained in our model, so never pick among them
-            hold = {} if user_clicks else {"clicks_hold": False}  # the Predictor holds clicks by default
-            answer = self.predictor.predict(points=points, labels=labels, box=box, mask_input=mask_input, **hold)
+            answer = self.predictor.predict(points=points, labels=labels, box=box, mask_input=mask_input)
         shape = self.layout.slice_shape(key)
         logits = np.asarray(answer.logits, np.float32)
         if self.no_contrast(key, region, limits):
@@ -216,107 +214,10 @@ class SliceEngine:
         if coarse.shape != region.shape and hasattr(embedding, "resized_shape"):
             mask = paste_logits(logits, coarse, region, shape, embedding.target_size,
                                 embedding.resized_shape)
-            if inside and user_clicks:
-                # drawn from the logits, not from the coarse mask: the clicks that mask holds
-                # (all of them when the predictor holds clicks) must hold on the slice too
-                kept = [(p, v) for (p, v), (x, y) in zip(inside, points)
-                        if coarse[min(int(round(y)), coarse.shape[0] - 1),
-                                  min(int(round(x)), coarse.shape[1] - 1)] == (v == 1)]
-                mask = hold_clicks_on_slice(mask, [p for p, _ in kept], [v for _, v in kept])
         else:
             mask = paste(coarse, region, shape)
-        return SliceResult(mask, logits, float(answer.iou), region, prompts, settings=settings)
-
-
-def paste(mask: np.ndarray, region: Region, shape: tuple[int, int]) -> SparseMask:
-    """A mask on the predictor's grid (region.size) as a SparseMask on the slice.
-
-    Upsampling (nearest) touches only the mask's bounding box, so a small object in a
-    huge window costs little memory."""
-    top, left = region.box[:2]
-    if mask.shape == region.shape:
-        return SparseMask.from_dense(mask, offset=(top, left), shape=shape)
-    small = SparseMask.from_dense(mask)
-    if small.empty:
-        return SparseMask.from_dense(np.zeros((0, 0), bool), shape=shape)
-    (h, w), (oh, ow) = region.shape, mask.shape
-    src_rows, src_cols = _nearest(np.arange(h), h, oh), _nearest(np.arange(w), w, ow)
-    r0, c0, r1, c1 = small.bbox
-    rows = np.flatnonzero((src_rows >= r0) & (src_rows < r1))
-    cols = np.flatnonzero((src_cols >= c0) & (src_cols < c1))
-    crop = mask[src_rows[rows][:, None], src_cols[cols][None, :]]
-    return SparseMask.from_dense(crop, offset=(top + rows[0], left + cols[0]), shape=shape)
-
-
-def paste_logits(logits: np.ndarray, coarse: np.ndarray, region: Region,
-                 shape: tuple[int, int], canvas: int, resized: tuple[int, int]) -> SparseMask:
-    """Like ``paste`` for a shrunk window, but thresholds the low-res logits bilinearly
-    interpolated straight to slice pixels (smooth edges instead of blocks), only inside
-    the coarse mask's bounding box (plus a margin) and next to the coarse mask, so pieces
-    the predictor dropped (``clicked_pieces_only``) do not come back from the logits."""
-    small = SparseMask.from_dense(coarse)
-    if small.empty:
-        return SparseMask.from_dense(np.zeros((0, 0), bool), shape=shape)
-    (h, w), (oh, ow) = region.shape, coarse.shape
-    low = logits.reshape(logits.shape[-2:])
-    r0, c0, r1, c1 = small.bbox
-    rows = _window(r0, r1, oh, h)
-    cols = _window(c0, c1, ow, w)
-    by_rows = _bilinear(rows, h, resized[0], canvas, low.shape[0])
-    by_cols = _bilinear(cols, w, resized[1], canvas, low.shape[1])
-    mask = (by_rows @ low @ by_cols.T) > 0
-    # the coarse mask grown by one pixel, around its bounding box only (the window reaches one
-    # coarse pixel past it)
-    top_c, left_c = max(r0 - 2, 0), max(c0 - 2, 0)
-    near = binary_dilation(coarse[top_c:r1 + 2, left_c:c1 + 2], structure=np.ones((3, 3), bool))
-    src_rows, src_cols = _nearest(rows, h, oh) - top_c, _nearest(cols, w, ow) - left_c
-    mask &= near[src_rows[:, None], src_cols[None, :]]
-    top, left = region.box[:2]
-    return SparseMask.from_dense(mask, offset=(top + rows[0], left + cols[0]), shape=shape)
-
-
-def hold_clicks_on_slice(mask: SparseMask, points, labels) -> SparseMask:
-    """``hrsam_model.postprocess.hold_clicks`` for clicks ((row, col) slice pixels) on a
-    sparse mask: only its bounding box and the held clicks' discs are ever dense."""
-    from hrsam_model.postprocess import CLICK_RADIUS, hold_clicks
-
-    height, width = mask.shape
-    r0, c0, r1, c1 = mask.bbox
-    clicks = [(min(max(int(round(r)), 0), height - 1), min(max(int(round(c)), 0), width - 1), int(v))
-              for (r, c), v in zip(points, labels)]
-    wrong = [(r, c) for r, c, v in clicks
-             if (r0 <= r < r1 and c0 <= c < c1 and bool(mask.crop[r - r0, c - c0])) != (v == 1)]
-    if not wrong:
-        return mask
-    rows = [r for r, _ in wrong] + ([r0, r1 - 1] if not mask.empty else [])
-    cols = [c for _, c in wrong] + ([c0, c1 - 1] if not mask.empty else [])
-    top, left = max(min(rows) - CLICK_RADIUS, 0), max(min(cols) - CLICK_RADIUS, 0)
-    bottom, right = min(max(rows) + CLICK_RADIUS + 1, height), min(max(cols) + CLICK_RADIUS + 1, width)
-    dense = np.zeros((bottom - top, right - left), bool)
-    if not mask.empty:
-        dense[r0 - top:r1 - top, c0 - left:c1 - left] = mask.crop
-    held = hold_clicks(dense, [(c - left, r - top) for r, c, _ in clicks if top <= r < bottom and left <= c < right],
-                       [v for r, c, v in clicks if top <= r < bottom and left <= c < right])
-    return SparseMask.from_dense(held, offset=(top, left), shape=mask.shape)
-
-
-def _nearest(index: np.ndarray, full: int, small: int) -> np.ndarray:
-    """Index on a grid of `small` pixels whose pixel holds each full-grid pixel centre."""
-    return np.minimum(((index + 0.5) * small / full).astype(np.intp), small - 1)
-
-
-def _window(start: int, stop: int, small: int, full: int) -> np.ndarray:
-    """Full-resolution indices covering coarse pixels start..stop plus one on each side."""
-    lo = max(0, int(np.floor((start - 1) * full / small)))
-    hi = min(full, int(np.ceil((stop + 1) * full / small)))
-    return np.arange(lo, hi)
-
-
-def _bilinear(index: np.ndarray, full: int, resized: int, canvas: int, low: int) -> np.ndarray:
-    """Matrix (len(index), low) interpolating low-res logits at full-res pixel centres:
-    full pixel -> resized image pixel -> model canvas -> low-res grid (half-pixel centres,
-    like torch's align_corners=False)."""
-    from hrsam_model.zoom import bilinear_matrix  # torch is loaded already: the model has run
-
-    on_resized = (index + 0.5) * resized / full - 0.5
-    return bilinear_matrix((on_resized + 0.5) * low / canvas - 0.5, low)
+        model_empty = mask.empty
+        mask = settings.mask_policy.apply(mask, [p for p, _ in inside], [v for _, v in inside],
+                                          has_box=prompts.box is not None, user_clicks=user_clicks)
+        return SliceResult(mask, logits, float(answer.iou), region, prompts, settings=settings,
+                           model_empty=model_empty)

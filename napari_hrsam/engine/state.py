@@ -159,10 +159,11 @@ class SliceResult:
     ``mask_input``, the predicted IoU, the region they refer to and the prompts that
     produced them.
 
-    ``settings``: everything else the mask depends on (``inference.EngineSettings``: contrast
+    ``settings``: everything else the mask depends on (``slice_engine.EngineSettings``: contrast
     limits, channels, zoom-in, model, mask policy); a result made under other settings than
     the session's current ones is not shown as current. ``warning``: why the mask is not the
-    model's answer (e.g. the slice has no contrast), or None."""
+    model's answer (e.g. the slice has no contrast), or None. ``model_empty``: the decoder's
+    own mask was empty (what is shown, if anything, are the held clicks)."""
 
     mask: SparseMask
     logits: np.ndarray
@@ -172,6 +173,7 @@ class SliceResult:
     look_closer: Region | None = None  # zoom-in: decode the same prompts in this window next
     settings: object = None
     warning: str | None = None
+    model_empty: bool = False
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compared by identity

@@ -1,17 +1,28 @@
-"""Huge slices: segment in a window around the prompts instead of the whole slice.
+"""Which window of a slice the model sees: the whole slice, a window around the prompts of a huge
+slice, or zoom-in's window around the object.
 
-A slice whose long side exceeds ``HUGE_FACTOR`` x the target size would be shrunk so much
-that small structures vanish, and a full-size float copy of it costs GBs. Instead the
-model sees a window centred on the prompts (the bounding box of the positive points and
-the box, plus a margin, at least the target size), shrunk to the target size when bigger;
-the mask is pasted back into slice coordinates. Points outside the window are not shown
-to the model: they cannot change a mask that lives inside it. The window is kept while new prompts stay well inside it, so the
-cached embedding is reused click after click.
+Huge slices: a slice whose long side exceeds ``HUGE_FACTOR`` x the target size would be shrunk so
+much that small structures vanish, and a full-size float copy of it costs GBs. Instead the model
+sees a window centred on the prompts (the bounding box of the positive points and the box, plus a
+margin, at least the target size), shrunk to the target size when bigger; the mask is pasted back
+into slice coordinates. Points outside the window are not shown to the model: they cannot change a
+mask that lives inside it. The window is kept while new prompts stay well inside it, so the cached
+embedding is reused click after click.
+
+Zoom-in (RITM's evaluation option, FocalClick and FocusCut after it): thin or small objects cover
+less than one 16 px token when a whole image is shrunk into a 1024 px input, so once the object has
+a mask the model sees a window around that mask and the clicks (``hrsam_model.pixels.zoom_box``:
+expanded 1.4 times, at least 200 pixels) at the model's input size. The window is kept while it
+still holds the clicks and overlaps the new one by IoU >= 0.5, so most clicks reuse its
+embedding. At the first click a whole-slice pass finds the object, then the same clicks are
+decoded again in the window around that first mask (``SliceEngine.with_closer_look``).
 """
 from __future__ import annotations
 
 import numpy as np
 from skimage.transform import resize
+
+from hrsam_model.pixels import window_span, zoom_box
 
 from .state import POSITIVE, Prompts, Region
 
@@ -36,14 +47,6 @@ def prompt_extent(prompts: Prompts) -> tuple[float, float, float, float]:
     return min(rows), min(cols), max(rows), max(cols)
 
 
-def _span(centre: float, length: int, size: int) -> tuple[int, int]:
-    """A window of ``length`` pixels around ``centre``, shifted to lie inside 0..size."""
-    length = min(length, size)
-    start = int(round(centre - length / 2))
-    start = max(0, min(start, size - length))
-    return start, start + length
-
-
 def choose_region(shape: tuple[int, int], prompts: Prompts, target_size: int,
                   previous: Region | None = None) -> Region:
     """The window for ``prompts`` on a slice of ``shape``.
@@ -60,20 +63,17 @@ def choose_region(shape: tuple[int, int], prompts: Prompts, target_size: int,
     if previous is not None and _inside(previous, (r0, c0, r1, c1), margin, shape):
         return previous
     side = max(target_size, int(np.ceil(extent)) + 2 * margin)
-    top, bottom = _span((r0 + r1) / 2, side, rows)
-    left, right = _span((c0 + c1) / 2, side, cols)
+    top, bottom = window_span((r0 + r1) / 2, side, rows)
+    left, right = window_span((c0 + c1) / 2, side, cols)
     return Region((top, left, bottom, right), shrunk_size((bottom - top, right - left),
                                                           target_size))
 
 
 def zoom_region(shape: tuple[int, int], prompts: Prompts, mask_bbox, target_size: int,
                 previous: Region | None = None) -> Region:
-    """Zoom-in (RITM's option, ``hrsam_model.zoom``): the window around the current mask
-    (``mask_bbox``, end exclusive; None when empty) and every click, expanded 1.4x to at
-    least 200 px, seen at the model's input size; ``previous`` is kept while it holds the
-    clicks and overlaps."""
-    from hrsam_model.zoom import zoom_box  # torch is loaded already: the model has run
-
+    """Zoom-in's window around the current mask (``mask_bbox``, end exclusive; None when empty)
+    and every click (``zoom_box``), seen at the model's input size; a window as large as the
+    slice is the usual whole-slice (or huge-slice) window."""
     box = zoom_box(shape, mask_bbox, prompts.points, previous=None if previous is None else previous.box)
     if box == (0, 0) + tuple(shape):  # a big object: the usual whole-slice window
         return choose_region(shape, prompts, target_size, previous)
@@ -119,4 +119,3 @@ def shrink(data: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     out = resize(data.astype(np.float32, copy=False), tuple(size) + data.shape[2:], order=1,
                  preserve_range=True, anti_aliasing=False)
     return out.astype(np.float32, copy=False)
-

@@ -13,7 +13,7 @@ import pytest
 import SimpleITK as sitk
 import tifffile
 
-import napari_hrsam.cli.model as cli_model
+import hrsam_model
 from _micro_model import MICRO, micro_model
 from hrsam_model import build_model, bundled_weights_path, save_checkpoint
 from napari_hrsam.cli.main import main
@@ -26,7 +26,7 @@ FLIP_Y = ((1.0, 0.0, 0.0), (0.0, -1.0, 0.0), (0.0, 0.0, 1.0))  # (z, y, x) order
 
 @pytest.fixture
 def micro(monkeypatch):
-    monkeypatch.setattr(cli_model, "build_model", micro_model)
+    monkeypatch.setattr(hrsam_model, "build_model", micro_model)
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_segment_counts_the_window_encode_of_a_huge_image_as_encoder_time(monkey
         model.encode = slow_encode
         return model
 
-    monkeypatch.setattr(cli_model, "build_model", build)
+    monkeypatch.setattr(hrsam_model, "build_model", build)
     wide = tmp_path / "wide.tif"
     tifffile.imwrite(wide, np.tile(disk_image(), (1, 27)))  # 64 x 2160 > 2 x 1024: a window follows the click
     code, out, _ = run(capsys, "segment", wide, "--point", "40,30", "--out", tmp_path / "m.tif")
@@ -205,7 +205,7 @@ def test_demo_writes_mask_overlay_and_prints_iou(micro, no_bundled_weights, caps
     overlay = io.read_image(out / "overlay.png")[0]
     assert overlay.shape == (1024, 512, 3)
     results = json.loads((out / "results.json").read_text())
-    assert results["weights"] == "RANDOM" and len(results["objects"]) == 2
+    assert results["weights"] == "random" and len(results["objects"]) == 2
     assert all(len(o["ious"]) >= 1 for o in results["objects"])
 
 
@@ -320,7 +320,7 @@ def test_error_truncated_volume(micro, capsys, tmp_path):
 def test_error_unwritable_out_is_reported_before_the_model_runs(monkeypatch, capsys, tmp_path,
                                                                  unwritable_folder):
     built = []
-    monkeypatch.setattr(cli_model, "build_model", lambda *a, **k: built.append(a) or micro_model(*a, **k))
+    monkeypatch.setattr(hrsam_model, "build_model", lambda *a, **k: built.append(a) or micro_model(*a, **k))
     source = tmp_path / "vol.nii.gz"
     write_volume(source)
     code, _, err = run(capsys, "segment", source, "--slice", "0:2", "--point", "40,30",
@@ -447,14 +447,14 @@ def test_segment_warns_when_the_model_found_nothing_but_the_held_clicks(monkeypa
             n, side = 4 if multimask else 1, features.shape[-1] * 4
             return torch.full((1, n, side, side), -5.0), torch.zeros(1, n)
 
-    monkeypatch.setattr(cli_model, "build_model", lambda *args, **kwargs: SeesNothing())
+    monkeypatch.setattr(hrsam_model, "build_model", lambda *args, **kwargs: SeesNothing())
     source = tmp_path / "cells.tif"
     tifffile.imwrite(source, disk_image())
     code, stdout, stderr = run(capsys, "segment", source, "--point", "40,30", "--out", tmp_path / "m.tif")
     assert code == 0 and "mask: 5 pixels" in stdout  # the click's pixel and its 4 neighbours hold...
     assert "the mask is empty but for the pixels held at your clicks" in stderr  # ...and say so
-    code, stdout, stderr = run(capsys, "segment", source, "--point", "40,30", "--all-pieces", "--out",
-                               tmp_path / "raw.tif")
+    code, stdout, stderr = run(capsys, "segment", source, "--point", "40,30", "--all-pieces", "--no-click-hold",
+                               "--out", tmp_path / "raw.tif")
     assert code == 1 and "warning: the mask is empty;" in stderr and "nothing to commit" in stderr  # as drawn
 
 

@@ -116,9 +116,11 @@ def test_other_target_size_is_refused(stored):
 
 
 def test_wrap_factory_wraps_only_the_store_size(stored, predictor):
-    factory = wrap_factory(lambda spec, size: predictor if size == 1024 else object(), stored)
-    assert isinstance(factory(None, 1024), StoreBackedPredictor)
-    assert not isinstance(factory(None, 2048), StoreBackedPredictor)
+    from napari_hrsam.engine.model_choice import ModelChoice
+
+    factory = wrap_factory(lambda choice: predictor if choice.target_size == 1024 else object(), stored)
+    assert isinstance(factory(ModelChoice(target_size=1024)), StoreBackedPredictor)
+    assert not isinstance(factory(ModelChoice(target_size=2048)), StoreBackedPredictor)
 
 
 def test_rgb_image_entry(tmp_path, predictor):

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _session_fakes import FakePredictor, cylinder, disk
+from _session_fakes import NO_HOLD, FakePredictor, cylinder, disk
+from napari_hrsam.engine.mask_policy import MaskPolicy
 from napari_hrsam.engine.session import Session
 from napari_hrsam.engine.state import SliceKey
 
@@ -21,7 +22,7 @@ def two_disks(shape=(100, 120)):
 # ------------------------------------------------------------------------ prompts
 def test_click_previews_the_clicked_disk_only():
     image = two_disks()
-    session = Session(image, FakePredictor())
+    session = Session(image, FakePredictor(), mask_policy=NO_HOLD)
     preview = session.add_point((40, 50))
     np.testing.assert_array_equal(preview, disk(image.shape, (40, 50), 10) > 0)
     assert session.iou == pytest.approx(0.9)
@@ -33,16 +34,16 @@ def test_click_previews_the_clicked_disk_only():
     assert session.prompts.labels == (1, 1, 0)
 
 
-def test_predict_again_follows_a_changed_predictor_setting_without_an_undo_step():
+def test_predict_again_follows_a_changed_mask_policy_without_an_undo_step():
     image = two_disks()
     predictor = FakePredictor()
-    session = Session(image, predictor)
+    session = Session(image, predictor, mask_policy=NO_HOLD)
     session.add_point((40, 50))
-    predictor.clicked_pieces_only = False
+    session.mask_policy = MaskPolicy(keep_clicked_pieces=False, hold_clicks=False)
     session.predict_again()
     assert session.pending
     np.testing.assert_array_equal(session.predict(), image > 0)  # both disks: the whole mask
-    predictor.clicked_pieces_only = True
+    session.mask_policy = NO_HOLD
     session.predict_again()  # remembered results of these prompts are not reused
     np.testing.assert_array_equal(session.predict(), disk(image.shape, (40, 50), 10) > 0)
     assert session.history[0] == ["add point"] and session.undo() and session.preview is None
@@ -221,7 +222,7 @@ def test_export_metadata_is_json():
 # ------------------------------------------------------------------------ volumes
 def test_propagation_fills_the_structure_and_stops_at_its_ends():
     volume = cylinder()
-    session = Session(volume, FakePredictor(clicks_hold=True))  # propagation's own clicks are not held
+    session = Session(volume, FakePredictor())  # holds user clicks; propagation's own are not held
     session.set_slice((10,))
     session.add_point((30, 30))
     progress = []
@@ -308,7 +309,7 @@ def test_dtypes_and_contrast_limits(dtype, low, high):
     inside = disk((60, 60), (30, 30), 9) > 0
     image = np.where(inside, high, low).astype(dtype)
     predictor = FakePredictor()
-    session = Session(image, predictor)
+    session = Session(image, predictor, mask_policy=NO_HOLD)
     session.add_point((30, 30))
     np.testing.assert_array_equal(session.preview, inside)
     assert predictor.embed_calls[-1]["contrast_limits"] == (low, high)  # percentiles
@@ -504,7 +505,7 @@ def test_zoom_in_is_off_by_default_and_can_be_switched_on_for_the_current_object
 
 
 def test_logits_moved_into_a_zoom_window_keep_the_object_in_place():
-    from hrsam_model.zoom import OUTSIDE_LOGIT, move_logits
+    from napari_hrsam.engine.resampling import OUTSIDE_LOGIT, move_logits
 
     whole = (0, 0, 1024, 1024), (1024, 1024)  # box, size handed to the model: cell = 4 px
     rows, cols = np.mgrid[:256, :256]

@@ -7,6 +7,7 @@ import pytest
 
 from _session_fakes import CountingArray, FakePredictor, cylinder, disk
 from napari_hrsam.engine.embedding_cache import EmbeddingCache
+from napari_hrsam.engine.mask_policy import MaskPolicy
 from napari_hrsam.engine.session import Session
 from napari_hrsam.engine.state import SliceKey
 
@@ -58,7 +59,8 @@ def test_a_click_holds_on_the_slices_own_pixels_in_a_shrunk_window():
     image = disk((3000, 3000), (1200, 1300), 180, value=255)
     masks = []
     for hold in (True, False):
-        session = Session(image, FakePredictor(target_size=1024, sam_layout=True, clicks_hold=hold))
+        session = Session(image, FakePredictor(target_size=1024, sam_layout=True),
+                          mask_policy=MaskPolicy(hold_clicks=hold))
         session.set_box((900, 900, 2900, 2900))  # shrunk ~2x: the mask is drawn from the logits
         session.add_point((2500, 2500))  # on the background, inside the box
         session.add_point((1200, 1300), positive=False)  # in the disk's centre
@@ -148,8 +150,8 @@ def test_lru_eviction_by_bytes_and_shared_cache():
     assert session.prepare_slice(SliceKey((1, 2), (15,))) is False
 
 
-def test_a_wrapped_predictor_that_does_not_hold_clicks_is_not_held_on_the_slice():
-    class Wrapper:  # like the embedding store's predictor: no clicks_hold of its own
+def test_the_mask_policy_not_the_predictor_decides_behind_a_wrapper():
+    class Wrapper:  # like the embedding store's predictor
         def __init__(self, inner):
             self.inner, self.target_size = inner, inner.target_size
 
@@ -163,7 +165,11 @@ def test_a_wrapped_predictor_that_does_not_hold_clicks_is_not_held_on_the_slice(
             return self.inner.predict(**prompts)
 
     image = disk((3000, 3000), (1200, 1300), 180, value=255)
-    session = Session(image, Wrapper(FakePredictor(target_size=1024, sam_layout=True, clicks_hold=False)))
+    session = Session(image, Wrapper(FakePredictor(target_size=1024, sam_layout=True)),
+                      mask_policy=MaskPolicy(keep_clicked_pieces=False, hold_clicks=False))
     session.set_box((900, 900, 2900, 2900))  # shrunk: the slice mask is drawn from the logits
     session.add_point((2500, 2500))
-    assert not session.preview[2500, 2500]  # as drawn: --all-pieces stays raw behind a wrapper
+    assert not session.preview[2500, 2500]  # as drawn: --all-pieces --no-click-hold stays raw
+    session.mask_policy = MaskPolicy()
+    session.predict_again()
+    assert session.predict()[2500, 2500]  # the default policy holds the click, wrapper or not

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from _session_fakes import BlobPredictor, FakePredictor, disk
-from napari_hrsam.engine.session import NoContrastWarning, Session
+from napari_hrsam.engine.mask_policy import MaskPolicy
+from napari_hrsam.engine.session import Session
+from napari_hrsam.engine.slice_engine import NoContrastWarning
 
 SOFT_TISSUE, LUNG = (-160, 240), (-1350, 150)  # CT windows; the fake thresholds at their middle
 
@@ -42,7 +44,7 @@ def test_a_remembered_mask_comes_back_only_under_the_mask_policy_it_was_made_wit
     session = Session(image, predictor)
     np.testing.assert_array_equal(session.add_point((30, 30)), disk(image.shape, (30, 30), 8) > 0)
     session.reset()
-    predictor.clicked_pieces_only = False  # set without predict_again
+    session.mask_policy = MaskPolicy(keep_clicked_pieces=False)  # set without predict_again
     np.testing.assert_array_equal(session.add_point((30, 30)), image > 0)
 
 

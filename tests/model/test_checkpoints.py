@@ -149,11 +149,11 @@ def test_widget_model_loader_passes_the_plain_line_on(tmp_path):
     """The widget shows str(error) of the lazily built model as its notification."""
     import fractions
 
-    from napari_hrsam.engine.model_choice import ModelSpec, ModelStore
+    from napari_hrsam.engine.model_choice import ModelChoice, ModelStore
 
     path = tmp_path / "objects.pth"
     torch.save({"scale": fractions.Fraction(1, 3)}, path)
-    lazy = ModelStore().predictor(ModelSpec(checkpoint=str(path), device="cpu"), 1024)
+    lazy = ModelStore().predictor(ModelChoice(checkpoint=str(path), device="cpu"))
     with pytest.raises(ValueError) as err:
         lazy.embed(torch.zeros(32, 32).numpy())
     assert_plain_line(str(err.value), path)

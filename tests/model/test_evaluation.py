@@ -313,12 +313,12 @@ def test_inference_variants_benchmark_prints_a_row_per_setting(tmp_path, monkeyp
     monkeypatch.setenv("HRSAM_DATA", str(tmp_path))
     variants = load_benchmark("inference_variants")
     assert variants.main(["--untrained", "--datasets", "brain", "--max-instances", "2", "--clicks", "3",
-                          "--min-crops", "64", "--expansions", "--contrast", "0", "100", "--disc-radii", "0", "2"]) == 0
+                          "--contrast", "0", "100", "--disc-radii", "0", "2"]) == 0
     out = capsys.readouterr().out
     assert "brain (val), 2 instances" in out and "random weights" in out
     rows = [line for line in out.splitlines() if line.count(" | ") == 5][1:]  # the header, then one per variant
     assert [row.split(" | ")[0].strip() for row in rows] == [
-        "widget (window >= 200 px, x1.4, clicks held 1 px)", "window >= 64 px", "contrast 0-100",
+        "widget (zoom-in, clicks held 1 px)", "contrast 0-100",
         "clicks not held", "clicks held, r = 2 px"]
     cells = [[cell.strip() for cell in row.split(" | ")] for row in rows]
     assert all(0 <= float(c[2]) <= 1 and c[3] == c[4] == "" for c in cells)  # no mIoU@5/@10 after 3 clicks
@@ -404,7 +404,7 @@ def test_run_evaluation_prints_a_table_for_a_folder(tmp_path, monkeypatch):
     image, gt = noisy_disk_image()
     datasets.export_instances([datasets.Instance(image, gt, "disk", "synthetic")], tmp_path / "set")
     monkeypatch.setenv("HRSAM_DATA", str(tmp_path))  # no lite_medsam.pth there: that baseline is skipped
-    text = run_evaluation(model="none", data=str(tmp_path / "set"), baselines=["randomwalker", "litemedsam"],
+    text = run_evaluation((), data=str(tmp_path / "set"), baselines=["randomwalker", "litemedsam"],
                           num_clicks=3)
     header = next(line for line in text.splitlines() if line.startswith("method"))
     assert header.split() == ["method", "n", "NoC@85", "NoC@90", "NoF@85", "mIoU@1", "mIoU@3", "mIoU@5",
@@ -416,7 +416,7 @@ def test_run_evaluation_prints_a_table_for_a_folder(tmp_path, monkeypatch):
     assert f"{moved:.3f}" in yardstick and f"{shrunk:.3f}" in yardstick
     assert "skipped baseline litemedsam" in text and "lite_medsam.pth not found" in text
     with pytest.raises(ValueError, match="unknown baseline"):
-        run_evaluation(model="none", data=str(tmp_path / "set"), baselines=["nonsense"])
+        run_evaluation((), data=str(tmp_path / "set"), baselines=["nonsense"])
 
 
 def test_litemedsam_baseline_maps_prompts_onto_its_256_px_canvas():

@@ -5,14 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from hrsam_model import Predictor, build_model
-from hrsam_model.transforms import (
-    logits_to_image,
-    normalize_bgr,
-    points_to_model,
-    prepare_input,
-    resized_shape,
-    to_display_range,
-)
+from hrsam_model.pixels import points_to_model, resized_shape, to_display_range
+from hrsam_model.transforms import logits_to_image, normalize_bgr, prepare_input
 
 
 @pytest.fixture(scope="module")
@@ -67,16 +61,6 @@ def test_logits_to_image_matches_the_official_order():
         if tuple(official.shape[-2:]) != shape:
             official = F.interpolate(official, size=shape, mode="bilinear", align_corners=False)
         assert torch.equal(logits_to_image(low, 1024, resized, shape), official)
-
-
-def test_embedding_is_cached_by_content(predictor):
-    image = (np.random.default_rng(1).random((64, 80)) * 255).astype(np.uint8)
-    first = predictor.set_image(image)
-    assert predictor.set_image(image.copy()) is first
-    changed = image.copy()
-    changed[0, 0] ^= 1
-    assert predictor.set_image(changed) is not first
-    assert predictor.set_image(image, contrast_limits=(0, 100)) is not first
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from napari.utils.interactions import (
 )
 from qtpy.QtWidgets import QLabel
 
+import napari_hrsam._qt.scheduling as scheduling_module
 import napari_hrsam._qt.session_choice as widget_sessions_module
 import napari_hrsam._qt.widget as widget_module
 from _session_fakes import FakePredictor, disk
@@ -67,7 +68,7 @@ def messages(monkeypatch):
     """Notifications the widget shows, by kind."""
     seen = {"error": [], "info": [], "warning": []}
     for kind in seen:
-        for module in (widget_module, widget_sessions_module):
+        for module in (widget_module, widget_sessions_module, scheduling_module):
             if hasattr(module, f"show_{kind}"):
                 monkeypatch.setattr(module, f"show_{kind}", seen[kind].append)
     return seen
@@ -77,7 +78,7 @@ def two_disks(shape=(120, 160)):
     return disk(shape, (40, 50), 14) + disk(shape, (80, 115), 11, value=180)
 
 
-def dock(viewer, predictor_factory=lambda spec, size: FakePredictor(target_size=size)):
+def dock(viewer, predictor_factory=lambda choice: FakePredictor(target_size=choice.target_size)):
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
     if predictor_factory is not None:
         widget.predictor_factory = predictor_factory
@@ -186,7 +187,7 @@ def test_option_checkboxes_apply_at_once_and_to_new_sessions(make_napari_viewer,
     widget.size_combo.setCurrentIndex(1)  # a new session keeps the checkbox's choice
     click(widget.points_layer, (80, 115))
     wait_idle(qtbot, widget)
-    assert widget.session.predictor.clicked_pieces_only is False
+    assert widget.session.mask_policy.keep_clicked_pieces is False
     widget.pieces_check.setChecked(True)
     wait_idle(qtbot, widget)
     np.testing.assert_array_equal(widget.preview_layer.data > 0, disk(image.shape, (80, 115), 11) > 0)
@@ -277,7 +278,7 @@ def test_a_new_click_makes_running_work_stale_and_the_viewer_stays_responsive(ma
     viewer = make_napari_viewer()
     image = two_disks()
     viewer.add_image(image, name="disks")
-    widget = dock(viewer, lambda spec, size: predictor)
+    widget = dock(viewer, lambda choice: predictor)
 
     click(widget.points_layer, (40, 50))
     qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
@@ -319,7 +320,7 @@ def test_model_errors_become_notifications_and_leave_layers_as_they_were(make_na
 
     viewer = make_napari_viewer()
     viewer.add_image(two_disks(), name="disks")
-    widget = dock(viewer, lambda spec, size: BrokenPredictor(target_size=size))
+    widget = dock(viewer, lambda choice: BrokenPredictor(target_size=choice.target_size))
     click(widget.points_layer, (40, 50))
     wait_idle(qtbot, widget)
     assert any("cannot be embedded" in m for m in messages["error"])
@@ -414,7 +415,7 @@ def test_a_failed_propagation_keeps_the_slice_that_was_segmented(make_napari_vie
 
     viewer = make_napari_viewer()
     viewer.add_image(sphere_volume(), name="volume")
-    widget = dock(viewer, lambda spec, size: FirstSliceOnly(target_size=size))
+    widget = dock(viewer, lambda choice: FirstSliceOnly(target_size=choice.target_size))
     viewer.dims.set_current_step(0, 6)
     click(widget.points_layer, (6, 32, 32))
     wait_idle(qtbot, widget)
@@ -482,7 +483,7 @@ def test_a_click_on_an_image_without_contrast_warns_and_segments_nothing(make_na
 
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((120, 160), np.uint8), name="blank")
-    widget = dock(viewer, lambda spec, size: BlobPredictor(target_size=size))  # it invents objects
+    widget = dock(viewer, lambda choice: BlobPredictor(target_size=choice.target_size))  # it invents objects
     click(widget.points_layer, (40, 50))
     wait_idle(qtbot, widget)
     assert not widget.preview_layer.data.any()

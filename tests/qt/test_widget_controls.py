@@ -55,7 +55,7 @@ def slow_widget(make_napari_viewer):
     viewer = make_napari_viewer()
     image = three_disks()
     viewer.add_image(image, name="disks")
-    widget = dock(viewer, lambda spec, size: SlowPredictor(target_size=size))
+    widget = dock(viewer, lambda choice: SlowPredictor(target_size=choice.target_size))
     return widget, image, release, entered
 
 
@@ -93,12 +93,12 @@ def test_a_click_right_after_cancel_counts_while_the_cancelled_work_finishes(mak
 
 def test_cancel_stops_the_real_encoder_at_its_next_block():
     from _micro_model import micro_model
-    from napari_hrsam.engine.model_choice import EncodingCancelled, ModelSpec, ModelStore
+    from napari_hrsam.engine.model_choice import EncodingCancelled, ModelChoice, ModelStore
 
-    store, spec = ModelStore(), ModelSpec()
+    store, spec = ModelStore(), ModelChoice()
     model = micro_model()
-    store._models[spec] = model
-    predictor = store.predictor(spec, 1024)
+    store._models[spec.network_key] = model
+    predictor = store.predictor(spec)
     blocks = model.backbone.blocks
     ran = []
     handles = [block.register_forward_hook(lambda *_: ran.append(1)) for block in blocks]
@@ -127,8 +127,8 @@ def test_a_model_change_keeps_the_history_and_predicts_the_object_again(make_nap
                                                                          change, tmp_path):
     made = []
 
-    def factory(spec, size):
-        made.append(FakePredictor(target_size=size))
+    def factory(choice):
+        made.append(FakePredictor(target_size=choice.target_size))
         return made[-1]
 
     viewer = make_napari_viewer()
@@ -201,7 +201,7 @@ def test_prompt_markers_stay_a_few_screen_pixels_wide_on_a_huge_image(make_napar
     image = np.zeros((side, side), np.uint8)
     viewer.add_image(image, name="huge", contrast_limits=(0, 255))
     widget = dock(viewer)
-    widget.predictor_factory = lambda spec, size: FakePredictor(target_size=size)
+    widget.predictor_factory = lambda choice: FakePredictor(target_size=choice.target_size)
     centre = (4000.0, 4000.0)
     widget.add_point_at(centre)
     wait_idle(qtbot, widget)
@@ -280,7 +280,7 @@ def test_a_restored_labels_layer_leaves_the_prompts_layer_selected(make_napari_v
 def test_cancel_stops_the_widgets_own_encoder_midway(make_napari_viewer, qtbot, messages):
     """The default predictor (LazyPredictor on a micro model): Cancel breaks the encoding off."""
     from _micro_model import micro_model
-    from napari_hrsam.engine.model_choice import ModelSpec
+    from napari_hrsam.engine.model_choice import ModelChoice
 
     release, entered, ran = threading.Event(), threading.Event(), []
 
@@ -293,7 +293,7 @@ def test_cancel_stops_the_widgets_own_encoder_midway(make_napari_viewer, qtbot, 
     viewer.add_image(three_disks(), name="disks")
     widget = dock(viewer, predictor_factory=None)
     model = micro_model()
-    widget._store._models[ModelSpec()] = model  # the widget's default model, made small
+    widget._store._models[ModelChoice().network_key] = model  # the widget's default model, made small
     handle = model.backbone.blocks[0].register_forward_hook(first_block)
     click(widget.points_layer, THREE[0])
     qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
@@ -319,7 +319,7 @@ def test_cancel_during_zoom_ins_closer_look_keeps_the_whole_slice_mask(make_napa
     shape, centre = (700, 700), (350, 350)
     viewer = make_napari_viewer()
     viewer.add_image(disk(shape, centre, 15), name="small disk")
-    widget = dock(viewer, lambda spec, size: SlowSecondEmbedding(target_size=size))
+    widget = dock(viewer, lambda choice: SlowSecondEmbedding(target_size=choice.target_size))
     assert widget.zoom_check.isChecked()
     click(widget.points_layer, centre)
     qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)

@@ -27,6 +27,7 @@ import os
 import numpy as np
 import pytest
 
+import napari_hrsam._qt.scheduling as scheduling_module
 import napari_hrsam._qt.widget as widget_module
 from _session_fakes import disk
 from _widget_driver import WAIT_MS, Driver
@@ -266,9 +267,11 @@ def test_random_user_actions_keep_labels_and_history(block, make_napari_viewer, 
     if not seeds:
         pytest.skip("no seed in this block")
     errors, task_errors = [], []
-    monkeypatch.setattr(widget_module, "show_error", errors.append)
-    for kind in ("info", "warning"):
-        monkeypatch.setattr(widget_module, f"show_{kind}", lambda message: None)
+    for module in (widget_module, scheduling_module):
+        for kind, shown in (("error", errors.append), ("info", lambda message: None),
+                            ("warning", lambda message: None)):
+            if hasattr(module, f"show_{kind}"):
+                monkeypatch.setattr(module, f"show_{kind}", shown)
     viewer = make_napari_viewer()
     volume = seeds[0] % 2 == 1  # BLOCKS is even: one parity per block
     image = viewer.add_image(small_volume() if volume else small_image(), name="volume" if volume else "image",

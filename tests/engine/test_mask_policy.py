@@ -1,9 +1,18 @@
-"""Only the pieces of a mask that the positive clicks touch are shown, and every click holds."""
+"""The mask policy (only the clicked pieces, every click held), applied once by the engine to the
+decoder's own mask: pure functions, the Predictor's raw answer, and the session's shown mask."""
 import numpy as np
 import torch
 
 from hrsam_model import Predictor
-from hrsam_model.postprocess import hold_clicks, keep_clicked_pieces
+from napari_hrsam.engine.mask_policy import (
+    MaskPolicy,
+    hold_clicks,
+    hold_clicks_on_slice,
+    keep_clicked_pieces,
+    keep_clicked_pieces_on_slice,
+)
+from napari_hrsam.engine.session import Session
+from napari_hrsam.engine.state import SparseMask
 
 
 def two_blobs():
@@ -80,59 +89,70 @@ class TwoBlobDecoder(torch.nn.Module):
         return low, torch.zeros(1, low.shape[1])
 
 
-def test_predictor_shows_the_clicked_piece_and_feeds_back_the_raw_logits():
-    image = np.zeros((256, 256), np.uint8)  # 1024 canvas: low-res cell = 1 image pixel
-    on = Predictor(TwoBlobDecoder(), device="cpu")
-    off = Predictor(TwoBlobDecoder(), device="cpu", clicked_pieces_only=False)
-    for predictor in (on, off):
-        predictor.set_image(image)
-    shown = on.predict(points=[[20, 20]], labels=[1])
-    raw = off.predict(points=[[20, 20]], labels=[1])
-    assert shown.mask[12:28, 12:28].all() and not shown.mask[62:78, 62:78].any()
-    assert raw.mask[12:28, 12:28].all() and raw.mask[62:78, 62:78].all()
-    assert np.array_equal(shown.logits, raw.logits)
-    multi = on.predict(points=[[70, 70]], labels=[1], multimask=True)
-    assert multi.masks.shape == (3, 256, 256)
-    assert not multi.masks[:, 12:28, 12:28].any() and multi.masks[:, 62:78, 62:78].all()
+def test_the_predictor_returns_the_decoders_own_mask_as_segment_anything_does():
+    predictor = Predictor(TwoBlobDecoder(), device="cpu")
+    predictor.set_image(np.zeros((256, 256), np.uint8))  # 1024 canvas: low-res cell = 1 image pixel
+    raw = predictor.predict(points=[[20, 20], [45, 45]], labels=[1, 1])
+    assert raw.mask[12:28, 12:28].all() and raw.mask[62:78, 62:78].all()  # both pieces
+    assert not raw.mask[45, 45]  # a contradicted click is not held by the predictor
+    multi = predictor.predict(points=[[70, 70]], labels=[1], multimask=True)
+    assert multi.masks.shape == (3, 256, 256) and multi.masks[:, 12:28, 12:28].all()
 
 
-def test_predictor_holds_the_clicks_on_the_shown_mask_only():
-    image = np.zeros((256, 256), np.uint8)
-    held = Predictor(TwoBlobDecoder(), device="cpu")
-    as_drawn = Predictor(TwoBlobDecoder(), device="cpu", clicks_hold=False)
-    for predictor in (held, as_drawn):
-        predictor.set_image(image)
-    points, labels = [[20, 20], [15, 15], [45, 45]], [1, 0, 1]  # a negative inside, a positive outside
-    shown, raw = (p.predict(points=points, labels=labels) for p in (held, as_drawn))
-    assert not shown.mask[15, 14:17].any() and shown.mask[44:47, 45].all()
-    assert raw.mask[15, 15] and not raw.mask[45, 45]
-    assert (shown.mask ^ raw.mask).sum() == 2 * 5
-    assert np.array_equal(shown.logits, raw.logits)  # the next click still sees the decoder's answer
-    assert np.array_equal(held.predict(points=points, labels=labels, clicks_hold=False).mask, raw.mask)  # per call
-    assert np.array_equal(as_drawn.predict(points=points, labels=labels, clicks_hold=True).mask, shown.mask)
+def two_blob_session(policy: MaskPolicy) -> Session:
+    noise = np.random.default_rng(0).integers(0, 255, (256, 256), dtype=np.uint8)  # has contrast
+    return Session(noise, Predictor(TwoBlobDecoder(), device="cpu"), mask_policy=policy)
+
+
+def test_the_session_shows_the_clicked_piece_and_feeds_back_the_raw_logits():
+    shown, raw = two_blob_session(MaskPolicy()), two_blob_session(MaskPolicy(False, False))
+    for session in (shown, raw):
+        session.add_point((20, 20))
+    assert shown.preview[12:28, 12:28].all() and not shown.preview[62:78, 62:78].any()
+    assert raw.preview[12:28, 12:28].all() and raw.preview[62:78, 62:78].all()
+    logits = [s.object.slices[s.slice_key].result.logits for s in (shown, raw)]
+    assert np.array_equal(*logits)  # the next click sees the decoder's own answer
+
+
+def test_the_session_holds_the_user_clicks_on_the_shown_mask_only():
+    held, as_drawn = two_blob_session(MaskPolicy()), two_blob_session(MaskPolicy(hold_clicks=False))
+    for session in (held, as_drawn):  # (row, col): a negative inside, a positive outside
+        session.set_prompts([(20, 20), (15, 15), (45, 45)], [1, 0, 1])
+    shown, raw = held.preview, as_drawn.preview
+    assert not shown[15, 14:17].any() and shown[44:47, 45].all()
+    assert raw[15, 15] and not raw[45, 45]
+    assert (shown ^ raw).sum() == 2 * 5
 
 
 def test_a_box_prompt_keeps_every_piece():
-    predictor = Predictor(TwoBlobDecoder(), device="cpu")
-    predictor.set_image(np.zeros((256, 256), np.uint8))
-    boxed = predictor.predict(points=[[20, 20]], labels=[1], box=[0, 0, 100, 100])
-    assert boxed.mask[12:28, 12:28].all() and boxed.mask[62:78, 62:78].all()
+    session = two_blob_session(MaskPolicy())
+    session.set_prompts([(20, 20)], [1], box=(0, 0, 100, 100))
+    assert session.preview[12:28, 12:28].all() and session.preview[62:78, 62:78].all()
 
 
-def test_all_pieces_option_reaches_the_evaluation_and_the_command_line():
-    from hrsam_model.evaluation.command import build_parser, load_model_predictor
-    from napari_hrsam.cli.main import build_parser as hrsam_parser
+def test_the_mask_policy_has_one_name_on_every_command_line():
+    from napari_hrsam.cli.main import build_parser
+    from napari_hrsam.cli.model import mask_policy
 
-    label, predictor, _ = load_model_predictor("hrsam_tiny", untrained=True, all_pieces=True)
-    assert not predictor.clicked_pieces_only and not predictor.clicks_hold and "all pieces" in label
-    default = load_model_predictor("hrsam_tiny", untrained=True)[1]
-    assert default.clicked_pieces_only and default.clicks_hold
-    assert build_parser().parse_args(["--dataset", "nuclei", "--all-pieces"]).all_pieces
-    assert hrsam_parser().parse_args(["segment", "x.tif", "--out", "m.tif", "--all-pieces"]).all_pieces
+    for command in (["segment", "x.tif", "--out", "m.tif"], ["eval", "--dataset", "nuclei"]):
+        args = build_parser().parse_args(command)
+        assert mask_policy(args) == MaskPolicy()
+        args = build_parser().parse_args(command + ["--all-pieces", "--no-click-hold"])
+        assert mask_policy(args) == MaskPolicy(keep_clicked_pieces=False, hold_clicks=False)
+
+
+def test_keep_clicked_pieces_on_slice_matches_the_dense_rule():
+    dense = np.zeros((300, 400), bool)
+    dense[100:120, 200:220] = True
+    dense[150:170, 250:270] = True
+    sparse = SparseMask.from_dense(dense)
+    kept = keep_clicked_pieces_on_slice(sparse, [(110, 210)], [1])
+    assert np.array_equal(kept.dense(), keep_clicked_pieces(dense, [(210, 110)], [1]))
+    assert kept.area == 400 and keep_clicked_pieces_on_slice(sparse, [(5, 5)], [1]) is sparse
 
 
 def test_a_shrunk_window_does_not_bring_dropped_pieces_back_from_the_logits():
-    from napari_hrsam.engine.slice_engine import paste_logits
+    from napari_hrsam.engine.resampling import paste_logits
     from napari_hrsam.engine.state import Region
 
     # a 2048x2048 slice seen at 1024x1024: one low-res cell = 4 px of the 1024 grid = 8 slice px
@@ -149,23 +169,7 @@ def test_a_shrunk_window_does_not_bring_dropped_pieces_back_from_the_logits():
     assert not mask[70:170, 230:330].any()  # the dropped piece (slice rows 80-160, columns 240-320)
 
 
-def test_the_widgets_lazy_predictor_follows_the_setting_after_it_is_built():
-    from napari_hrsam.engine.model_choice import LazyPredictor, ModelSpec
-
-    class OneModelStore:
-        def model(self, spec):
-            return TwoBlobDecoder()
-
-    lazy = LazyPredictor(OneModelStore(), ModelSpec(device="cpu"), 1024)
-    lazy.set_embedding(lazy.embed(np.zeros((256, 256), np.uint8)))
-    assert not lazy.predict(points=[[20, 20]], labels=[1]).mask[62:78, 62:78].any()
-    lazy.clicked_pieces_only = False  # the widget's checkbox, after the first click
-    assert lazy.predict(points=[[20, 20]], labels=[1]).mask[62:78, 62:78].all()
-
-
 def test_a_shrunk_windows_mask_holds_the_clicks_on_the_slices_own_pixels():
-    from napari_hrsam.engine.slice_engine import hold_clicks_on_slice
-    from napari_hrsam.engine.state import SparseMask
 
     dense = np.zeros((3000, 4000), bool)
     dense[1000:1100, 2000:2100] = True
