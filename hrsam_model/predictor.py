@@ -125,6 +125,25 @@ class Predictor:
             float(iou[0, best]), masks=masks, ious=ious,
         )
 
+    @torch.no_grad()
+    def predict_many(self, points, labels=None):
+        """One decoder call for many single-click prompts on the current image (segment
+        everything): points (B, 2) (x, y) pixels, labels B values (default all 1). Returns the
+        low-res logits (B, 4h, 4w) on the model canvas (``embedding.resized_shape`` / 4 of it
+        holds the image) and the decoder's IoU estimates (B,), as float32 NumPy arrays."""
+        emb = self._embedding
+        if emb is None:
+            raise ValueError("no image set: call set_image(image) or set_embedding(...) first")
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        lbl = np.ones(len(pts), np.int64) if labels is None else np.asarray(labels, np.int64).reshape(-1)
+        if len(pts) == 0 or len(lbl) != len(pts):
+            raise ValueError(f"give B points (B, 2) with B labels; got {len(pts)} points, {len(lbl)} labels")
+        model_points = points_to_model(pts, emb.image_shape, emb.resized_shape)
+        low, iou = self.model.decode(
+            emb.features, points=torch.as_tensor(model_points, dtype=torch.float32, device=self.device)[:, None],
+            labels=torch.as_tensor(lbl, device=self.device)[:, None])
+        return low[:, 0].float().cpu().numpy(), iou[:, 0].float().cpu().numpy()
+
     @staticmethod
     def _check_prompts(emb, points, labels, box, mask_input):
         height, width = emb.image_shape

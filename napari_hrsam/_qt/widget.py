@@ -2,7 +2,7 @@
 
 All segmentation logic lives in ``napari_hrsam.engine.session.Session``; this module only links
 napari layers, mouse clicks and keys to it, and runs the session's heavy methods in a
-background worker (``_worker.TaskRunner``) so napari stays responsive.
+background worker (``_qt.worker.TaskRunner`` on napari's ``create_worker``) so napari stays responsive.
 
 Flow of one click: the mouse callback adds a point to the prompts layer -> the layer's
 data event hands every prompt of the current slice to ``Session.set_prompts`` -> the

@@ -10,7 +10,12 @@ what it finished (a propagation; also used when a task's answer became stale);
 ``abort()`` is the user's Cancel: it cancels too and marks the task aborted (``aborted()``
 stays True while ``on_done``/``on_error`` run, so they can tell a Cancel from a stale
 answer), and an ``interruptible`` task's encoder stops at its next block
-(``_model_loader.LazyPredictor.should_cancel``).
+(``napari_hrsam.engine.model_choice.LazyPredictor.should_cancel``).
+
+The threads are napari's own (``napari.qt.threading.create_worker``); this class adds what a plain
+function worker lacks: one task at a time, and thread-safe flags that the encoder polls between
+blocks (a function worker's ``quit()`` only takes effect at a generator's ``yield``, which a
+single encoder call never reaches).
 """
 from __future__ import annotations
 

@@ -62,6 +62,26 @@ def paste_logits(logits: np.ndarray, coarse: np.ndarray, region: Region,
     return SparseMask.from_dense(mask, offset=(top + rows[0], left + cols[0]), shape=shape)
 
 
+def logits_in_window(logits: np.ndarray, region: Region, shape: tuple[int, int], canvas: int,
+                     resized: tuple[int, int]) -> SparseMask:
+    """The mask of a window's low-res logits (the whole canvas/4 grid) at slice pixels:
+    bilinearly interpolated and thresholded only in the bounding box of the positive cells that
+    show the window (plus one cell), so a small object costs little."""
+    low = np.asarray(logits, np.float32).reshape(np.shape(logits)[-2:])
+    cells = (-(-resized[0] // 4), -(-resized[1] // 4))
+    positive = low[:cells[0], :cells[1]] > 0
+    if not positive.any():
+        return SparseMask.from_dense(np.zeros((0, 0), bool), shape=shape)
+    (r0, r1), (c0, c1) = (np.flatnonzero(positive.any(axis=a))[[0, -1]] for a in (1, 0))
+    (h, w), (oh, ow) = region.shape, resized
+    rows = _window(r0 * 4, (r1 + 1) * 4, oh, h)
+    cols = _window(c0 * 4, (c1 + 1) * 4, ow, w)
+    mask = (_bilinear(rows, h, oh, canvas, low.shape[0]) @ low
+            @ _bilinear(cols, w, ow, canvas, low.shape[1]).T) > 0
+    top, left = region.box[:2]
+    return SparseMask.from_dense(mask, offset=(top + rows[0], left + cols[0]), shape=shape)
+
+
 def move_logits(logits: np.ndarray, old_box, old_size, new_box, new_size, canvas: int) -> np.ndarray:
     """Low-res logits of the window ``old_box`` (row0, col0, row1, col1 in slice pixels, handed to
     the predictor resized to ``old_size``) resampled bilinearly onto the low-res grid of

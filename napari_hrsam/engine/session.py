@@ -42,6 +42,7 @@ from .mask_policy import MaskPolicy
 from .predictor_switch import unpredicted, unpredicted_step
 from .prompt_checks import checked_box, checked_point
 from .result_memo import ResultMemo
+from .session_auto import SessionAuto
 from .session_work import SessionWork
 from .slice_engine import SliceEngine
 from .slicing import ImageLayout, choose_channels, normalise_limits
@@ -58,7 +59,7 @@ from .state import (
 DEFAULT_CACHE_BYTES = 1 << 30
 
 
-class Session(SessionWork):
+class Session(SessionWork, SessionAuto):
     """Click-to-segment session with undo/redo, commit and slice propagation.
 
     Parameters

@@ -16,6 +16,7 @@ import numpy as np
 from . import propagation
 from .history import Step
 from .propagation_rules import PropagationRules
+from .session_auto import AutoResult
 from .slice_engine import NoContrastWarning
 from .state import (
     Prediction,
@@ -93,11 +94,13 @@ class SessionWork:
             return False
         return self._engine.embedding(key, region)[1]
 
-    def apply(self, answer: Prediction | PropagationResult | None) -> bool:
+    def apply(self, answer: Prediction | PropagationResult | AutoResult | None) -> bool:
         """Main thread: store a worker's answer. False (and nothing changes) when it is
         None or stale (the prompts or the settings changed meanwhile: ask again)."""
         if isinstance(answer, PropagationResult):
             return self._apply_propagation(answer)
+        if isinstance(answer, AutoResult):  # segment all: one undo step of new objects
+            return bool(self._apply_auto(answer))
         if answer is None or not self._wanted(answer.key, answer.prompts) \
                 or answer.result.settings != self._engine.settings:  # also a switched predictor
             return False

@@ -1,0 +1,98 @@
+"""Segment everything: every object of a slice as new labels in one undo step, with the bundled
+model (``Session.segment_all``, ``napari_hrsam.engine.automatic``)."""
+import numpy as np
+import pytest
+
+from hrsam_model import Predictor, build_model
+from napari_hrsam import Session
+from napari_hrsam.engine.automatic import AutoCancelled, AutoSettings, tile_windows
+
+CENTRES = [(60 + 90 * i, 60 + 90 * j) for i in range(4) for j in range(4)]
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return Predictor(build_model("hrsam_tiny", pretrained=True), device="cpu")
+
+
+def disks(shape=(400, 400), centres=CENTRES, radius=22):
+    rng = np.random.default_rng(0)
+    rows, cols = np.ogrid[:shape[0], :shape[1]]
+    truth = np.zeros(shape, np.int32)
+    for k, (r, c) in enumerate(centres):
+        truth[(rows - r) ** 2 + (cols - c) ** 2 <= radius ** 2] = k + 1
+    image = np.where(truth > 0, 200, 30) + rng.normal(0, 8, shape)
+    return np.clip(image, 0, 255).astype(np.uint8), truth
+
+
+def matches(labels, truth):
+    """For each true disk: (the label covering most of it, its IoU, the share of the disk that
+    other labels hold)."""
+    found = []
+    for k in range(1, truth.max() + 1):
+        disk = truth == k
+        values, counts = np.unique(labels[disk], return_counts=True)
+        counts[values == 0] = 0
+        best = values[np.argmax(counts)]
+        others = counts[(values != best) & (values != 0)].sum() / disk.sum()
+        found.append((best, ((labels == best) & disk).sum() / ((labels == best) | disk).sum(), others))
+    return found
+
+
+def test_each_disk_is_found_once_and_undo_redo_are_exact(predictor):
+    image, truth = disks()
+    labels = np.zeros(image.shape, np.int32)
+    labels[:6, :6] = 7  # a label that was there before
+    session = Session(image, predictor, labels=labels)
+    steps = []
+    ids = session.segment_all(AutoSettings(points_per_side=16), progress=lambda d, n: steps.append((d, n)))
+    found = matches(session.labels, truth)
+    assert all(iou >= 0.8 for _, iou, _ in found)
+    assert len({label for label, _, _ in found}) == 16  # each disk once, by its own object
+    assert all(others < 0.05 for *_, others in found)
+    assert (session.labels[:6, :6] == 7).all() and ids[0] == 8  # untouched, new ids after it
+    assert steps[-1][0] == steps[-1][1] and session.history[0][-1] == "segment all"
+    after = session.labels.copy()
+    assert session.undo() and (session.labels == labels_before(labels)).all()
+    assert session.redo() and np.array_equal(session.labels, after)
+    assert session.objects[ids[0]]["slices"][0]["source"] == "auto"
+
+
+def labels_before(labels):
+    before = np.zeros_like(labels)
+    before[:6, :6] = 7
+    return before
+
+
+def test_a_cancelled_run_changes_nothing(predictor):
+    image, _ = disks()
+    session = Session(image, predictor)
+    with pytest.raises(AutoCancelled):
+        session.segment_all(AutoSettings(points_per_side=16), should_cancel=lambda: True)
+    assert not session.labels.any() and not session.can_undo
+
+
+def test_a_disk_cut_by_a_tile_border_comes_out_as_one_object(predictor):
+    shape = (300, 860)
+    windows = tile_windows(shape, 512, 0.25)  # the default: half the model's input, enlarged 2x
+    assert len(windows) == 2 and windows[1].box[1] < 512  # two tiles, overlapping
+    border = windows[0].box[3]  # the first tile's right edge
+    image, truth = disks(shape, [(150, border - 5), (150, 300)], radius=25)
+    session = Session(image, predictor)
+    session.segment_all(AutoSettings(points_per_side=32))
+    for _, iou, others in matches(session.labels, truth):
+        assert iou >= 0.8 and others < 0.05
+
+
+def test_flat_and_nan_slices_are_refused_and_nothing_is_written(predictor):
+    flat = Session(np.full((64, 64), 9, np.uint16), predictor)
+    with pytest.raises(ValueError, match="no contrast"):
+        flat.segment_all()
+    nan = np.zeros((64, 64), np.float32)
+    nan[3, 3] = np.nan
+    session = Session(nan, predictor)
+    with pytest.raises(ValueError, match="NaN"):
+        session.segment_all()
+    assert not flat.labels.any() and not session.labels.any() and not session.can_undo
+    with pytest.raises(ValueError, match="points_per_side"):
+        AutoSettings(points_per_side=0)
