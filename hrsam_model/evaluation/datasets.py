@@ -139,6 +139,31 @@ def load_split_images(
     return [t1[..., _brain_columns(split)]]
 
 
+def load_label_images(
+    dataset: str, split: str, data_root: str | os.PathLike | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(image, instance labels) pairs of a split, for automatic segmentation: the nuclei half
+    image, or the E. coli frames. Objects under ``MIN_AREA`` pixels are dropped from the labels
+    (an object cut by the nuclei split keeps the part in its half)."""
+    _check_name(dataset, split)
+    if dataset == "brain":
+        raise ValueError("the brain set has click targets, not instance label images")
+    root = _data_root(data_root, dataset)
+    if dataset == "nuclei":
+        image, labels = _read_nuclei(root)
+        pairs = [(image[:, _nuclei_columns(split)], labels[:, _nuclei_columns(split)])]
+    else:
+        images, labels = _read_ecoli(root)
+        pairs = [(images[t], labels[t]) for t in _ecoli_frames(split)]
+    out = []
+    for image, labels in pairs:
+        labels = labels.copy()
+        sizes = np.bincount(labels.ravel())
+        labels[sizes[labels] < MIN_AREA[dataset]] = 0
+        out.append((image, labels))
+    return out
+
+
 def subsample(instances: list, max_instances: int | None, seed: int = 0) -> list:
     """A deterministic random subset of at most `max_instances`, keeping the original order."""
     if max_instances is None or len(instances) <= max_instances:

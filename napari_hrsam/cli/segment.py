@@ -36,6 +36,11 @@ def add_segment(commands, parents) -> None:
     segment.add_argument("--propagate", action="store_true",
                          help="for volumes: carry the mask to neighbouring slices along "
                               "AXIS until the structure ends")
+    segment.add_argument("--auto", action="store_true",
+                         help="segment every object (no --point; a --box restricts it) and write "
+                              "an instance label image: 0 = background, 1..N = objects")
+    segment.add_argument("--density", type=int, default=32, metavar="N",
+                         help="with --auto: N x N prompts per model input (default 32)")
     segment.add_argument("--embeddings", metavar="STORE.zarr",
                          help="reuse embeddings precomputed by `hrsam embed`")
     segment.add_argument("--out", required=True, metavar="MASK",
@@ -101,6 +106,10 @@ def run_segment(args) -> int:
     spatial = array.shape[:-1] if rgb else array.shape
     axes, position, where = _choose_slice(spatial, args.slice, args.image)
     rows, cols = spatial[axes[0]], spatial[axes[1]]
+    if args.auto:
+        from .segment_all import run_auto
+
+        return run_auto(args, array, metadata, spatial, axes, position, where)
     points, labels, box = _prompts_on_slice(args, rows, cols)
     kind = _output_kind(args.out, args.image, len(spatial))
     io.check_writable(args.out)  # before the model's work, not after it

@@ -467,3 +467,22 @@ def test_segment_on_an_image_without_contrast_warns_in_one_line_and_writes_nothi
     assert code == 1 and not out.exists()
     assert lines[0].startswith("hrsam: warning: no contrast") and "contrast limits 0..255" in lines[0]
     assert all(line.startswith("hrsam: ") for line in lines), stderr  # no Python warning text
+
+
+def test_segment_auto_writes_an_instance_label_image(capsys, tmp_path):
+    rows, cols = np.ogrid[:200, :200]
+    image = np.full((200, 200), 30, np.uint8)
+    centres = [(50, 50), (50, 150), (150, 50), (150, 150)]
+    for r, c in centres:
+        image[(rows - r) ** 2 + (cols - c) ** 2 <= 20 ** 2] = 200
+    source = tmp_path / "disks.tif"
+    tifffile.imwrite(source, image)
+    code, out, _ = run(capsys, "segment", source, "--auto", "--density", "16", "--out", tmp_path / "labels.tif")
+    assert code == 0 and "objects:" in out
+    labels = tifffile.imread(tmp_path / "labels.tif")
+    assert labels.shape == image.shape and labels.dtype == np.uint16
+    assert len({int(labels[r, c]) for r, c in centres} - {0}) == 4  # each disk its own object
+    code, _, err = run(capsys, "segment", source, "--auto", "--point", "3,4", "--out", tmp_path / "x.tif")
+    assert code == 1 and err.count("\n") == 1 and "leave out --point" in err
+    code, _, err = run(capsys, "segment", source, "--auto", "--out", tmp_path / "x.png")
+    assert code == 1 and "instance label image" in err

@@ -1,0 +1,68 @@
+"""``hrsam segment IMAGE --auto``: every object of an image (or of one slice of a volume) as an
+instance label image, through ``Session.segment_all`` (the widget's engine)."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from napari_hrsam import io
+
+from .model import load_model, mask_policy
+
+
+def run_auto(args, array, metadata, spatial, axes, position, where) -> int:
+    from ..engine.automatic import AutoSettings
+    from ..engine.session import Session
+
+    if args.point:
+        raise ValueError("--auto finds the objects itself: leave out --point (a --box restricts it)")
+    if args.propagate:
+        raise ValueError("--auto segments one slice; --propagate is for one clicked object")
+    suffix = io.path_suffix(args.out)
+    if suffix == ".png":
+        raise ValueError("an instance label image needs more than 0/255: write .tif or "
+                         + ", ".join(io.LABEL_SUFFIXES))
+    from .segment import _output_kind, _write_mask  # the same output rules as one object
+
+    kind = _output_kind(args.out, args.image, len(spatial))
+    io.check_writable(args.out)
+    settings = AutoSettings(points_per_side=args.density)
+    rows, cols = spatial[axes[0]], spatial[axes[1]]
+    box = None
+    if args.box is not None:
+        x0, y0, x1, y1 = args.box
+        if not (x1 > x0 and y1 > y0 and x0 < cols and y0 < rows and x1 > 0 and y1 > 0):
+            raise ValueError(f"--box {args.box} does not overlap the image (width {cols}, height {rows})")
+        box = (y0, x0, y1, x1)
+    args.target_size = args.target_size or 1024
+    loaded = load_model(args)
+    session = Session(array, loaded.predictor, rgb=bool(metadata.get("rgb")), displayed_axes=axes,
+                      position=position, labels=np.zeros(spatial, np.int32), mask_policy=mask_policy(args))
+    start = time.perf_counter()
+    ids = session.segment_all(settings, box=box)
+    seconds = time.perf_counter() - start
+    labels = np.asarray(session.labels)
+    if labels.max() <= np.iinfo(np.uint16).max:
+        labels = labels.astype(np.uint16)
+    written = _write_instances(args.out, labels, metadata, kind, _write_mask)
+    print(f"{args.image}: {' x '.join(map(str, array.shape))} {array.dtype}{where}")
+    print(f"model: {loaded.describe()}, loaded in {loaded.seconds:.1f} s")
+    if loaded.random:
+        print("WARNING: random weights: these objects are noise, not a segmentation")
+    print(f"objects: {len(ids)}, found in {seconds:.1f} s ({args.density} x {args.density} prompts per window)")
+    print(f"wrote {', '.join(written)}")
+    return 0
+
+
+def _write_instances(out, labels, metadata, kind, write_mask) -> list[str]:
+    if kind == "tiff":
+        from pathlib import Path
+
+        import tifffile
+
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tifffile.imwrite(path, labels, compression="zlib")
+        return [str(path)]
+    return write_mask(out, labels, metadata, kind)
