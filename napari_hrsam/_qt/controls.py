@@ -93,6 +93,18 @@ def build_controls(widget) -> None:
     propagate.addWidget(widget.forward_button, 1, 2)
     propagate.addWidget(widget.cancel_button, 2, 2)
 
+    widget.segment_all_button = _button("Segment all", widget.segment_all)
+    widget.segment_all_button.setToolTip("Find every object on this slice and add each to the labels "
+                                         "layer (existing labels stay); one undo step")
+    widget.density_spin = QSpinBox()
+    widget.density_spin.setRange(4, 64)
+    widget.density_spin.setValue(32)
+    widget.density_spin.setPrefix("grid ")
+    widget.density_spin.setSuffix(" per side")
+    automatic = QHBoxLayout()
+    automatic.addWidget(widget.segment_all_button)
+    automatic.addWidget(widget.density_spin)
+
     widget.progress_bar = QProgressBar()
     widget.progress_bar.setVisible(False)
     widget.status_label = QLabel("Add an image, then click on an object.")
@@ -113,6 +125,7 @@ def build_controls(widget) -> None:
     layout.addWidget(widget.model_label)
     layout.addLayout(buttons)
     layout.addLayout(propagate)
+    layout.addLayout(automatic)
     layout.addWidget(widget.progress_bar)
     layout.addWidget(widget.status_label)
     layout.addWidget(help_label)

@@ -31,6 +31,7 @@ from napari_hrsam._qt.scheduling import (
     USER_ERRORS,  # noqa: E402
     PredictionScheduling,
 )
+from napari_hrsam._qt.segment_all import SegmentAllAction
 from napari_hrsam._qt.session_choice import SessionChoice
 from napari_hrsam._qt.session_shelf import SessionShelf
 from napari_hrsam._qt.worker import TaskRunner
@@ -43,7 +44,7 @@ from napari_hrsam.engine.session import Session
 from . import keys as _keys, prompt_layers as layers_io
 
 
-class HRSAMWidget(SessionChoice, PredictionScheduling, QWidget):
+class HRSAMWidget(SessionChoice, PredictionScheduling, SegmentAllAction, QWidget):
     """Click-to-segment with HRSAM. See ``_keys.KEY_BINDINGS`` for the shortcuts.
 
     ``predictor_factory(choice)`` (a ``ModelChoice``) makes the predictor for a new session; the
@@ -458,6 +459,7 @@ class HRSAMWidget(SessionChoice, PredictionScheduling, QWidget):
         for button in (self.backward_button, self.forward_button, self.both_button):
             button.setEnabled(idle and volume and session is not None and session.preview_sparse is not None)
         self.cancel_button.setEnabled(not idle)
+        self.segment_all_button.setEnabled(idle and self._image_layer is not None)
 
     def closeEvent(self, event):
         self.shutdown()

@@ -1,0 +1,51 @@
+"""The widget's "Segment all": every object of the current slice into the labels layer, in the
+background, with progress and Cancel; one undo step (``Session.segment_all``). ``HRSAMWidget``
+inherits it. Clicking afterwards segments new objects as usual; Undo takes the whole run back."""
+from __future__ import annotations
+
+from napari.utils.notifications import show_error, show_info
+
+from napari_hrsam.engine.automatic import AutoSettings
+
+
+class SegmentAllAction:
+    """``segment_all`` for ``HRSAMWidget`` (which owns the session, runner, layers and controls)."""
+
+    def segment_all(self):
+        """Find every object on the current slice (density from the widget) in the worker."""
+        if self.image_layer is None:
+            show_error("HRSAM: no image layer; open an image first.")
+            return
+        if self._runner.busy or (self._session is not None and self._session.pending):
+            show_info("HRSAM: busy; segment all when the segmentation has finished.")
+            return
+        try:
+            session, _ = self._ensure_session()
+        except ValueError as err:
+            show_error(f"HRSAM: {err}")
+            return
+        if not self._labels_layer_ready():
+            return
+        try:
+            request = session.segment_all_request(AutoSettings(points_per_side=self.density_spin.value()))
+        except ValueError as err:
+            show_error(f"HRSAM: {err}")
+            return
+        runner, self._running = self._runner, None
+        self.status_label.setText("Segmenting every object on this slice…")
+        runner.run(lambda: session.compute_segment_all(request, runner.report, runner.cancelled),
+                   lambda result: self._on_all_segmented(session, result),
+                   lambda err: self._on_task_error(session, request, err), interruptible=True)
+
+    def _on_all_segmented(self, session, result):
+        if session is not self._session or not session.apply(result):
+            self.status_label.setText("Segment all found nothing new (or the labels changed meanwhile).")
+            self._schedule()
+            return
+        self._labels_layer.refresh()
+        self._after_change()
+        added = len(session.objects) and sum(1 for record in session.objects.values()
+                                             if record["slices"][0].get("source") == "auto")
+        self.status_label.setText(f"Segment all: {len(result.objects)} objects found in "
+                                  f"{result.seconds:.1f} s ({added} automatic objects in this session; "
+                                  "Undo takes the run back).")
