@@ -41,6 +41,11 @@ def add_segment(commands, parents) -> None:
                               "an instance label image: 0 = background, 1..N = objects")
     segment.add_argument("--density", type=int, default=32, metavar="N",
                          help="with --auto: N x N prompts per model input (default 32)")
+    segment.add_argument("--range", metavar="FIRST-LAST",
+                         help="with --auto on a volume: every slice FIRST..LAST along the --slice axis")
+    segment.add_argument("--link", action="store_true",
+                         help="with --auto --range: objects overlapping across neighbouring slices "
+                              "become one 3-D object")
     segment.add_argument("--embeddings", metavar="STORE.zarr",
                          help="reuse embeddings precomputed by `hrsam embed`")
     segment.add_argument("--out", required=True, metavar="MASK",

@@ -35,12 +35,14 @@ def run_auto(args, array, metadata, spatial, axes, position, where) -> int:
         if not (x1 > x0 and y1 > y0 and x0 < cols and y0 < rows and x1 > 0 and y1 > 0):
             raise ValueError(f"--box {args.box} does not overlap the image (width {cols}, height {rows})")
         box = (y0, x0, y1, x1)
+    slices = _slice_range(args, spatial)
     args.target_size = args.target_size or 1024
     loaded = load_model(args)
     session = Session(array, loaded.predictor, rgb=bool(metadata.get("rgb")), displayed_axes=axes,
                       position=position, labels=np.zeros(spatial, np.int32), mask_policy=mask_policy(args))
     start = time.perf_counter()
-    ids = session.segment_all(settings, box=box)
+    ids = session.segment_all(settings, box=box, slices=slices,
+                              axis=None if slices is None else args.slice[0], link=args.link)
     seconds = time.perf_counter() - start
     labels = np.asarray(session.labels)
     if labels.max() <= np.iinfo(np.uint16).max:
@@ -53,6 +55,24 @@ def run_auto(args, array, metadata, spatial, axes, position, where) -> int:
     print(f"objects: {len(ids)}, found in {seconds:.1f} s ({args.density} x {args.density} prompts per window)")
     print(f"wrote {', '.join(written)}")
     return 0
+
+
+def _slice_range(args, spatial) -> range | None:
+    """--range FIRST-LAST (inclusive) along the --slice axis, checked; None without it."""
+    if args.range is None:
+        if args.link:
+            raise ValueError("--link joins objects across slices: give --range FIRST-LAST too")
+        return None
+    if len(spatial) < 3 or args.slice is None:
+        raise ValueError("--range needs a volume and --slice AXIS:INDEX to name the axis")
+    try:
+        first, last = (int(v) for v in args.range.split("-"))
+    except ValueError:
+        raise ValueError(f"--range must be FIRST-LAST (two slice indices), got {args.range!r}") from None
+    size = spatial[args.slice[0]]
+    if not 0 <= first <= last < size:
+        raise ValueError(f"--range {args.range} must lie in 0-{size - 1} along axis {args.slice[0]}")
+    return range(first, last + 1)
 
 
 def _write_instances(out, labels, metadata, kind, write_mask) -> list[str]:

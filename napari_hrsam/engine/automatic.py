@@ -35,8 +35,8 @@ class AutoSettings:
     """points_per_side: grid density per model input (tile); batch: prompts per decoder call;
     min_iou / min_stability: the decoder's IoU estimate and the mask's stability a kept mask
     needs; min_area: smallest object (slice pixels); max_area: share of a window above which a
-    mask is background; min_contrast: how far (0..1 of the contrast window) the mean intensity
-    inside a mask must differ from a 3 px ring around it (a piece of flat background does not
+    mask is background; min_contrast: how far (0..1 of the contrast window) the median intensity
+    inside a mask must differ from that of a 3 px ring around it (a piece of flat background does not
     stand out); nms_overlap: two masks overlapping more than this (of the smaller one) are one
     object; tile_overlap: share of a tile's side that neighbouring tiles share; tile_zoom: a
     tile's side is the model's input size divided by this (the model sees it enlarged)."""
@@ -235,8 +235,9 @@ def _cleaned(mask: SparseMask, point, min_area: int) -> SparseMask | None:
 
 
 def _contrast(engine, key, mask: SparseMask, limits, ring: int = 3) -> float:
-    """|mean intensity inside ``mask`` - mean in a ``ring`` px band around it|, in 0..1 of the
-    contrast window (the mean over channels)."""
+    """|median intensity inside ``mask`` - median in a ``ring`` px band around it|, in 0..1 of
+    the contrast window (the mean over channels). Medians: a piece of background that touches a
+    bright object keeps the background's median on both sides."""
     r0, c0, r1, c1 = mask.bbox
     rows, cols = mask.shape
     top, left = max(r0 - ring, 0), max(c0 - ring, 0)
@@ -247,7 +248,7 @@ def _contrast(engine, key, mask: SparseMask, limits, ring: int = 3) -> float:
     band = ndi.binary_dilation(inside, iterations=ring) & ~inside
     if not band.any():
         return 1.0
-    return abs(float(data[inside].mean()) - float(data[band].mean()))
+    return abs(float(np.median(data[inside])) - float(np.median(data[band])))
 
 
 def _inner_edges(region: Region, shape) -> tuple[bool, bool, bool, bool]:
@@ -275,10 +276,4 @@ def suppress_duplicates(found: list[FoundObject], overlap: float) -> list[FoundO
 
 def _shared(a: SparseMask, b: SparseMask) -> float:
     """Overlap of two masks as a share of the smaller one."""
-    r0, c0 = max(a.bbox[0], b.bbox[0]), max(a.bbox[1], b.bbox[1])
-    r1, c1 = min(a.bbox[2], b.bbox[2]), min(a.bbox[3], b.bbox[3])
-    if r0 >= r1 or c0 >= c1:
-        return 0.0
-    crop_a = a.crop[r0 - a.offset[0]:r1 - a.offset[0], c0 - a.offset[1]:c1 - a.offset[1]]
-    crop_b = b.crop[r0 - b.offset[0]:r1 - b.offset[0], c0 - b.offset[1]:c1 - b.offset[1]]
-    return float(np.count_nonzero(crop_a & crop_b)) / max(min(a.area, b.area), 1)
+    return a.shared(b) / max(min(a.area, b.area), 1)

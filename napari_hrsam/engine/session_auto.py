@@ -19,45 +19,71 @@ import numpy as np
 from .automatic import AutoSettings, FoundObject, find_objects
 from .history import LabelDiff, Step, paint
 from .prompt_checks import checked_box
+from .propagation_rules import overlap_iou
 from .state import SliceKey
+
+LINK_IOU = 0.3  # an object overlapping one of the previous slice this much continues it in 3-D
 
 
 @dataclass(frozen=True)
 class AutoRequest:
     generation: int
-    key: SliceKey
+    keys: tuple[SliceKey, ...]  # the current slice, or a range of slices of a volume
     settings: AutoSettings
     box: tuple | None
+    link: bool = False
 
 
 @dataclass(frozen=True, eq=False)
 class AutoResult:
-    """What ``compute_segment_all`` found (best first); apply it with ``Session.apply``."""
+    """What ``compute_segment_all`` found, per slice (best first); apply it with ``Session.apply``."""
 
     generation: int
-    key: SliceKey
-    objects: tuple[FoundObject, ...]
+    found: tuple[tuple[SliceKey, tuple[FoundObject, ...]], ...]
+    link: bool = False
     seconds: float = 0.0
+
+    @property
+    def objects(self) -> tuple[FoundObject, ...]:
+        return tuple(o for _, objects in self.found for o in objects)
 
 
 class SessionAuto:
     """``segment_all`` for ``Session`` (which owns the labels, history and engine)."""
 
-    def segment_all(self, settings: AutoSettings | None = None, box=None,
+    def segment_all(self, settings: AutoSettings | None = None, box=None, *, slices=None,
+                    axis: int | None = None, link: bool = False,
                     progress: Callable[[int, int], None] | None = None,
                     should_cancel: Callable[[], bool] | None = None) -> list[int]:
         """Find every object on the current slice (inside ``box``, (row0, col0, row1, col1),
         if given) and commit each with the next free id, in one undo step. Returns the new ids.
-        ValueError where the slice has no contrast; ``automatic.AutoCancelled`` when
-        ``should_cancel()`` says so (nothing is written)."""
-        result = self.compute_segment_all(self.segment_all_request(settings, box), progress, should_cancel)
-        return self._apply_auto(result)
+        Volumes: ``slices`` (indices along spatial ``axis``, default the last non-displayed
+        one) runs every slice of a range; with ``link`` an object that overlaps one of the
+        previous slice by IoU >= ``LINK_IOU`` gets its id (a 3-D object). ValueError where a
+        slice has no contrast; ``automatic.AutoCancelled`` when ``should_cancel()`` says so
+        (nothing is written)."""
+        request = self.segment_all_request(settings, box, slices=slices, axis=axis, link=link)
+        return self._apply_auto(self.compute_segment_all(request, progress, should_cancel))
 
-    def segment_all_request(self, settings: AutoSettings | None = None, box=None) -> AutoRequest:
-        """Main thread: check and freeze a segment-all run on the current slice."""
+    def segment_all_request(self, settings: AutoSettings | None = None, box=None, *, slices=None,
+                            axis: int | None = None, link: bool = False) -> AutoRequest:
+        """Main thread: check and freeze a segment-all run."""
         key = self._require_slice()
         checked = None if box is None else checked_box(box, self.slice_shape)
-        return AutoRequest(self._generation, key, settings or AutoSettings(), checked)
+        keys = (key,)
+        if slices is not None:
+            shape = self.spatial_shape
+            others = [a for a in range(len(shape)) if a not in key.displayed_axes]
+            if not others:
+                raise ValueError("slices= needs a volume: a 2-D image has one slice")
+            axis = others[-1] if axis is None else axis % len(shape)
+            if axis not in others:
+                raise ValueError(f"axis {axis} is displayed; choose one of {others}")
+            indices = [int(i) for i in slices]
+            if not indices or min(indices) < 0 or max(indices) >= shape[axis]:
+                raise ValueError(f"slices must be indices 0..{shape[axis] - 1} along axis {axis}")
+            keys = tuple(key.moved(axis, i) for i in sorted(set(indices)))
+        return AutoRequest(self._generation, keys, settings or AutoSettings(), checked, bool(link))
 
     def compute_segment_all(self, request: AutoRequest,
                             progress: Callable[[int, int], None] | None = None,
@@ -65,10 +91,15 @@ class SessionAuto:
         """Worker-safe: find the objects (reads the image and the model only)."""
         import time
 
-        start = time.perf_counter()
-        found = find_objects(self._engine, request.key, request.settings, request.box,
-                             should_cancel, progress)
-        return AutoResult(request.generation, request.key, tuple(found), time.perf_counter() - start)
+        start, found = time.perf_counter(), []
+        for number, key in enumerate(request.keys):
+            def report(done, total, number=number):  # slices in order, each its share
+                if progress is not None:
+                    progress(number * total + done, len(request.keys) * total)
+
+            found.append((key, tuple(find_objects(self._engine, key, request.settings, request.box,
+                                                  should_cancel, report))))
+        return AutoResult(request.generation, tuple(found), request.link, time.perf_counter() - start)
 
     def _apply_auto(self, result: AutoResult) -> list[int]:
         """Main thread: write the objects (skipped when the labels changed meanwhile)."""
@@ -76,24 +107,34 @@ class SessionAuto:
             return []
         label_id = self.next_label_id
         dtype = np.dtype(self._labels.dtype)
-        if result.objects and label_id + len(result.objects) - 1 > np.iinfo(dtype).max:
+        if result.objects and label_id + len(result.objects) - 1 > np.iinfo(dtype).max:  # at most
             raise ValueError(f"labels dtype {dtype} cannot hold {len(result.objects)} more ids: "
                              "use a wider integer type")
-        patches, records, ids = [], {}, []
+        patches, records, ids, previous = [], {}, [], []
         try:
-            for found in result.objects:
-                index, crop = self._label_window(result.key, found.mask)
-                patch = paint(self._labels, index, crop, label_id, overwrite=False)
-                if patch is None:  # every pixel already labelled
-                    continue
-                patches.append(patch)
-                records[label_id] = {"slices": [{
-                    "displayed_axes": list(result.key.displayed_axes), "position": list(result.key.position),
-                    "source": "auto", "prompts": {"points": [list(found.point)], "labels": [1], "box": None},
-                    "iou": found.iou, "stability": found.stability}],
-                    "voxels": int(patch.where.size), "overwrite": False}
-                ids.append(label_id)
-                label_id += 1
+            for key, objects in result.found:
+                written = []
+                for found in objects:
+                    value = _continued(found.mask, previous, written) if result.link else None
+                    value = label_id if value is None else value
+                    index, crop = self._label_window(key, found.mask)
+                    patch = paint(self._labels, index, crop, value, overwrite=False)
+                    if patch is None:  # every pixel already labelled
+                        continue
+                    patches.append(patch)
+                    written.append((found.mask, value))
+                    slice_record = {
+                        "displayed_axes": list(key.displayed_axes), "position": list(key.position),
+                        "source": "auto", "prompts": {"points": [list(found.point)], "labels": [1], "box": None},
+                        "iou": found.iou, "stability": found.stability}
+                    if value in records:
+                        records[value]["slices"].append(slice_record)
+                        records[value]["voxels"] += int(patch.where.size)
+                        continue
+                    records[value] = {"slices": [slice_record], "voxels": int(patch.where.size), "overwrite": False}
+                    ids.append(value)
+                    label_id += 1
+                previous = written
         except BaseException:
             LabelDiff(tuple(patches)).undo(self._labels)
             raise
@@ -103,3 +144,14 @@ class SessionAuto:
         self._push(Step("segment all", self._object, self._object, self._generation + 1,
                         LabelDiff(tuple(patches)), self._objects, objects))
         return ids
+
+
+def _continued(mask, previous, taken) -> int | None:
+    """The id of the previous slice's object that ``mask`` overlaps by IoU >= LINK_IOU (the best
+    one not already continued on this slice), or None."""
+    used = {value for _, value in taken}
+    best, best_iou = None, LINK_IOU
+    for other, value in previous:
+        if value not in used and (iou := overlap_iou(mask, other)) >= best_iou:
+            best, best_iou = value, iou
+    return best

@@ -126,6 +126,16 @@ class SparseMask:
         r0, c0, r1, c1 = self.bbox
         return slice(r0, r1), slice(c0, c1)
 
+    def shared(self, other: "SparseMask") -> int:
+        """How many pixels both masks (of one slice) hold; only their overlapping boxes are read."""
+        r0, c0 = max(self.bbox[0], other.bbox[0]), max(self.bbox[1], other.bbox[1])
+        r1, c1 = min(self.bbox[2], other.bbox[2]), min(self.bbox[3], other.bbox[3])
+        if r0 >= r1 or c0 >= c1:
+            return 0
+        mine = self.crop[r0 - self.offset[0]:r1 - self.offset[0], c0 - self.offset[1]:c1 - self.offset[1]]
+        theirs = other.crop[r0 - other.offset[0]:r1 - other.offset[0], c0 - other.offset[1]:c1 - other.offset[1]]
+        return int(np.count_nonzero(mine & theirs))
+
     def dense(self) -> np.ndarray:
         out = np.zeros(self.shape, bool)
         out[self.slices] = self.crop

@@ -48,7 +48,7 @@ def test_each_disk_is_found_once_and_undo_redo_are_exact(predictor):
     ids = session.segment_all(AutoSettings(points_per_side=16), progress=lambda d, n: steps.append((d, n)))
     found = matches(session.labels, truth)
     assert all(iou >= 0.8 for _, iou, _ in found)
-    assert len({label for label, _, _ in found}) == 16  # each disk once, by its own object
+    assert len({label for label, _, _ in found}) == 16 == len(ids)  # each disk once, nothing else
     assert all(others < 0.05 for *_, others in found)
     assert (session.labels[:6, :6] == 7).all() and ids[0] == 8  # untouched, new ids after it
     assert steps[-1][0] == steps[-1][1] and session.history[0][-1] == "segment all"
@@ -96,3 +96,24 @@ def test_flat_and_nan_slices_are_refused_and_nothing_is_written(predictor):
     assert not flat.labels.any() and not session.labels.any() and not session.can_undo
     with pytest.raises(ValueError, match="points_per_side"):
         AutoSettings(points_per_side=0)
+
+
+def test_a_range_of_slices_links_objects_into_3d_by_overlap(predictor):
+    image, truth = disks((200, 200), [(50, 50), (150, 140)], radius=22)
+    volume = np.stack([image] * 3)  # three slices with the same two disks
+    linked = Session(volume, predictor, position=(1,))
+    linked.segment_all(AutoSettings(points_per_side=16), slices=range(3), link=True)
+    disk_ids = []
+    for r, c in ((50, 50), (150, 140)):
+        values = {int(v) for v in linked.labels[:, r, c]}
+        assert len(values) == 1 and 0 not in values  # one 3-D object through the three slices
+        disk_ids += values
+        record = linked.objects[disk_ids[-1]]
+        assert [s["position"] for s in record["slices"]] == [[0], [1], [2]]
+    assert disk_ids[0] != disk_ids[1]
+    apart = Session(volume, predictor, position=(1,))
+    apart.segment_all(AutoSettings(points_per_side=16), slices=[0, 2])
+    assert apart.labels[0, 50, 50] and apart.labels[2, 50, 50] and apart.labels[0, 50, 50] != apart.labels[2, 50, 50]
+    assert not apart.labels[1].any()  # only the slices asked for
+    with pytest.raises(ValueError, match="indices"):
+        apart.segment_all(slices=[5])
