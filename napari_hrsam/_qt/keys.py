@@ -16,6 +16,7 @@ KEY_BINDINGS = (
     ("Ctrl+Z", "undo", "undo the last prompt, commit, reset or propagation"),
     ("Ctrl+Shift+Z", "redo", "redo"),
     ("Shift+R", "reset", "reset: drop the object's prompts and masks"),
+    ("E", "edit_object_at_cursor", "edit the committed object under the cursor (commit replaces it)"),
     ("T", "toggle_polarity", "toggle whether a left click adds a positive or a negative point"),
     ("]", "propagate_forward", "propagate the mask to the following slices"),
     ("[", "propagate_backward", "propagate the mask to the preceding slices"),

@@ -27,6 +27,7 @@ from napari_hrsam._qt.controls import (
     fill_layer_combo,
     select as _select,
 )
+from napari_hrsam._qt.edit_object import EditObjectAction
 from napari_hrsam._qt.scheduling import (
     USER_ERRORS,  # noqa: E402
     PredictionScheduling,
@@ -44,7 +45,7 @@ from napari_hrsam.engine.session import Session
 from . import keys as _keys, prompt_layers as layers_io
 
 
-class HRSAMWidget(SessionChoice, PredictionScheduling, SegmentAllAction, QWidget):
+class HRSAMWidget(SessionChoice, PredictionScheduling, SegmentAllAction, EditObjectAction, QWidget):
     """Click-to-segment with HRSAM. See ``_keys.KEY_BINDINGS`` for the shortcuts.
 
     ``predictor_factory(choice)`` (a ``ModelChoice``) makes the predictor for a new session; the

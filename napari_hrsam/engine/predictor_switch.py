@@ -19,7 +19,7 @@ def unpredicted(state: ObjectState) -> ObjectState:
     """``state`` with every slice's mask dropped and the slice pending (same prompts)."""
     if all(s.result is None and s.pending for s in state.slices.values()):
         return state
-    return ObjectState({key: replace(s, result=None, pending=True) for key, s in state.slices.items()})
+    return replace(state, slices={key: replace(s, result=None, pending=True) for key, s in state.slices.items()})
 
 
 def unpredicted_step(step: Step) -> Step:

@@ -43,6 +43,7 @@ from .predictor_switch import unpredicted, unpredicted_step
 from .prompt_checks import checked_box, checked_point
 from .result_memo import ResultMemo
 from .session_auto import SessionAuto
+from .session_edit import SessionEdit
 from .session_work import SessionWork
 from .slice_engine import SliceEngine
 from .slicing import ImageLayout, choose_channels, normalise_limits
@@ -59,7 +60,7 @@ from .state import (
 DEFAULT_CACHE_BYTES = 1 << 30
 
 
-class Session(SessionWork, SessionAuto):
+class Session(SessionWork, SessionAuto, SessionEdit):
     """Click-to-segment session with undo/redo, commit and slice propagation.
 
     Parameters
@@ -329,13 +330,15 @@ class Session(SessionWork, SessionAuto):
         masks = self._object.masks()
         if not masks:
             raise ValueError("nothing to commit: the current object has no mask yet")
-        label_id = self.next_label_id
+        label_id = self._object.label_id or self.next_label_id  # an edited object keeps its id
         dtype = np.dtype(self._labels.dtype)
         if label_id > np.iinfo(dtype).max:
             raise ValueError(f"labels dtype {dtype} cannot hold id {label_id}: use a wider "
                              "integer type")
         patches = []
         try:
+            if self._object.label_id is not None:  # the edited object's old voxels on these slices go
+                patches += self._erased_for_edit(self._object)
             for key, mask in masks.items():
                 index, crop = self._label_window(key, mask)
                 patch = paint(self._labels, index, crop, label_id, overwrite)
@@ -347,9 +350,9 @@ class Session(SessionWork, SessionAuto):
         if not patches:
             raise ValueError("nothing to commit: every voxel of the object already has a "
                              "label (commit with overwrite=True to replace them)")
-        record = {"slices": [s.record(k) for k, s in self._object.slices.items()],
-                  "voxels": int(sum(p.where.size for p in patches)),
-                  "overwrite": bool(overwrite)}
+        record = self._edited_record(label_id, {
+            "slices": [s.record(k) for k, s in self._object.slices.items()],
+            "voxels": int(sum(p.where.size for p in patches)), "overwrite": bool(overwrite)})
         objects = MappingProxyType({**self._objects, label_id: record})
         self._push(Step("commit", self._object, ObjectState(), self._generation + 1,
                         LabelDiff(tuple(patches)), self._objects, objects))

@@ -80,6 +80,14 @@ class Prompts:
         return {"points": [list(p) for p in self.points], "labels": list(self.labels),
                 "box": None if self.box is None else list(self.box)}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "Prompts":
+        """The inverse of ``to_dict`` (a committed object's record)."""
+        box = data.get("box")
+        return cls(tuple(tuple(float(v) for v in p) for p in data.get("points", ())),
+                   tuple(int(v) for v in data.get("labels", ())),
+                   None if box is None else tuple(float(v) for v in box))
+
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class SparseMask:
@@ -213,9 +221,11 @@ def _frozen(mapping) -> Mapping:
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class ObjectState:
-    """The object being segmented: its state on every slice it touches."""
+    """The object being segmented: its state on every slice it touches. ``label_id``: the
+    committed object it replaces on commit (``Session.edit_object``), or None for a new one."""
 
     slices: Mapping[SliceKey, SliceState] = field(default_factory=lambda: _frozen({}))
+    label_id: int | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "slices", _frozen(self.slices))
@@ -230,7 +240,7 @@ class ObjectState:
             slices.pop(key, None)
         else:
             slices[key] = state
-        return ObjectState(slices)
+        return ObjectState(slices, self.label_id)
 
     def masks(self) -> dict[SliceKey, SparseMask]:
         """Non-empty masks by slice."""

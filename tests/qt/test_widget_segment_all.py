@@ -35,3 +35,25 @@ def test_segment_all_fills_the_labels_layer_and_undo_takes_it_back(make_napari_v
     assert not widget.labels_layer.data.any()
     widget.redo()
     assert {int(widget.labels_layer.data[r, c]) for r, c in centres} == ids
+
+
+def test_e_edits_the_object_under_the_cursor_and_commit_keeps_its_id(make_napari_viewer, qtbot):
+    from _session_fakes import FakePredictor, disk
+
+    image = disk((120, 160), (40, 50), 14) + disk((120, 160), (80, 115), 11, value=180)
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="disks")
+    widget = dock(viewer, lambda choice: FakePredictor(target_size=256))
+    click(widget.points_layer, (40, 50))
+    wait_idle(qtbot, widget)
+    widget.commit()
+    first = widget.labels_layer.data.copy()
+    assert widget.edit_object_at((40, 50))
+    wait_idle(qtbot, widget)
+    assert len(widget.points_layer.data) == 1 and widget.session.object.label_id == 1
+    click(widget.points_layer, (80, 115))  # the object now takes in the second disk
+    wait_idle(qtbot, widget)
+    widget.commit()
+    labels = widget.labels_layer.data
+    assert labels.max() == 1 and (labels[first == 1] == 1).all() and labels[80, 115] == 1
+    assert not widget.edit_object_at((5, 5))  # background: nothing to edit
