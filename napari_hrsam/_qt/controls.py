@@ -94,8 +94,9 @@ def build_controls(widget) -> None:
     propagate.addWidget(widget.cancel_button, 2, 2)
 
     widget.segment_all_button = _button("Segment all", widget.segment_all)
-    widget.segment_all_button.setToolTip("Find every object on this slice and add each to the labels "
-                                         "layer (existing labels stay); one undo step")
+    widget.segment_all_button.setToolTip("Find every object on this slice (inside the box, if one is "
+                                         "drawn) and add each to the labels layer (existing labels "
+                                         "stay); one undo step")
     widget.density_spin = QSpinBox()
     widget.density_spin.setRange(4, 64)
     widget.density_spin.setValue(32)

@@ -1,11 +1,14 @@
-"""The widget's "Segment all": every object of the current slice into the labels layer, in the
-background, with progress and Cancel; one undo step (``Session.segment_all``). ``HRSAMWidget``
+"""The widget's "Segment all": every object of the current slice (inside the rectangle of the
+*HRSAM box* layer, when one is drawn on this slice) into the labels layer, in the background, with
+progress and Cancel; one undo step (``Session.segment_all``). ``HRSAMWidget``
 inherits it. Clicking afterwards segments new objects as usual; Undo takes the whole run back."""
 from __future__ import annotations
 
 from napari.utils.notifications import show_error, show_info
 
 from napari_hrsam.engine.automatic import AutoSettings
+
+from . import prompt_layers as layers_io
 
 
 class SegmentAllAction:
@@ -26,8 +29,9 @@ class SegmentAllAction:
             return
         if not self._labels_layer_ready():
             return
+        _, _, box = layers_io.prompts_on(session.slice_key, self.points_layer, self.box_layer)
         try:
-            request = session.segment_all_request(AutoSettings(points_per_side=self.density_spin.value()))
+            request = session.segment_all_request(AutoSettings(points_per_side=self.density_spin.value()), box)
         except ValueError as err:
             show_error(f"HRSAM: {err}")
             return

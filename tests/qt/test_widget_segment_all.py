@@ -57,3 +57,21 @@ def test_e_edits_the_object_under_the_cursor_and_commit_keeps_its_id(make_napari
     labels = widget.labels_layer.data
     assert labels.max() == 1 and (labels[first == 1] == 1).all() and labels[80, 115] == 1
     assert not widget.edit_object_at((5, 5))  # background: nothing to edit
+
+
+def test_a_drawn_box_restricts_segment_all(make_napari_viewer, qtbot, model):
+    rows, cols = np.ogrid[:200, :200]
+    image = np.full((200, 200), 30, np.uint8)
+    centres = [(50, 50), (50, 150), (150, 50), (150, 150)]
+    for r, c in centres:
+        image[(rows - r) ** 2 + (cols - c) ** 2 <= 20 ** 2] = 200
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="disks")
+    widget = dock(viewer, lambda choice: Predictor(model, device="cpu", target_size=choice.target_size))
+    widget.density_spin.setValue(16)
+    widget.box_layer.add_rectangles(np.array([[20.0, 20.0], [85.0, 85.0]]))  # around the top-left disk
+    wait_idle(qtbot, widget, timeout=60000)
+    widget.segment_all()
+    wait_idle(qtbot, widget, timeout=60000)
+    labels = widget.labels_layer.data
+    assert labels[50, 50] > 0 and not labels[100:, :].any() and not labels[:, 100:].any()
