@@ -1,17 +1,40 @@
-"""Editing a committed object: its prompts on the current slice become the object in progress,
-refined with clicks as usual, and ``commit`` writes it back under the same id (``Session``
-inherits this). Objects that segment-all found are edited the same way (their prompt is the grid
-click that found them)."""
+"""Editing: a committed object back in progress (its prompts on the current slice, refined with
+clicks; ``commit`` writes it back under the same id), and the stroke prompts (``add_scribble``,
+``set_lasso``; ``strokes``). ``Session`` inherits this. Objects that segment-all found are edited
+the same way (their prompt is the grid click that found them)."""
 from __future__ import annotations
 
 import numpy as np
 
 from .history import LabelPatch, Step
-from .state import ObjectState, Prompts, SliceKey, SliceState
+from .prompt_checks import checked_box
+from .state import NEGATIVE, POSITIVE, ObjectState, Prompts, SliceKey, SliceState
+from .strokes import checked_path, lasso_prompts, scribble_points
 
 
 class SessionEdit:
-    """``edit_object`` and the parts of ``commit`` it needs, for ``Session``."""
+    """``edit_object`` (and the parts of ``commit`` it needs), ``add_scribble`` and ``set_lasso``
+    for ``Session``."""
+
+    def add_scribble(self, path_rc, positive: bool = True, predict: bool = True) -> np.ndarray | None:
+        """A stroke ((row, col) vertices) over what the mask misses (``positive``) or wrongly
+        holds: clicks sampled along it join the prompts, held on their side like clicks. One
+        undo step. ValueError (nothing changes) for fewer than 2 vertices or a stroke off the slice."""
+        vertices = checked_path(path_rc, self.slice_shape, closed=False)
+        prompts = self.prompts
+        for row, col in scribble_points(vertices):
+            prompts = prompts.with_point(row, col, POSITIVE if positive else NEGATIVE)
+        return self._change_prompts("add scribble", prompts, predict)
+
+    def set_lasso(self, polygon_rc, predict: bool = True) -> np.ndarray | None:
+        """A closed outline ((row, col) vertices) around the object starts it afresh on this
+        slice: a box around the outline and a click at its deepest point. One undo step.
+        ValueError (nothing changes) for fewer than 3 vertices, a crossing outline or one off
+        the slice."""
+        vertices = checked_path(polygon_rc, self.slice_shape, closed=True)
+        point, box = lasso_prompts(vertices, self.slice_shape)
+        prompts = Prompts((point,), (POSITIVE,), checked_box(box, self.slice_shape))
+        return self._change_prompts("set lasso", prompts, predict)
 
     def edit_object(self, label_id: int, predict: bool = True) -> np.ndarray | None:
         """Make committed object ``label_id`` the object in progress on the current slice, from
