@@ -26,34 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import data_root, machine_description, print_table  # noqa: E402
 from hrsam_model.evaluation import datasets  # noqa: E402
+from napari_hrsam.cli.segment import EncoderTimer  # noqa: E402
 from napari_hrsam.engine.automatic import AutoSettings, find_objects  # noqa: E402
 from napari_hrsam.engine.model_choice import ModelChoice  # noqa: E402
 from napari_hrsam.engine.session import Session  # noqa: E402
-
-
-class Timed:
-    """The predictor, adding up seconds in ``embed`` and ``predict_many`` and prompts decoded."""
-
-    def __init__(self, predictor):
-        self._predictor, self.encode, self.decode, self.prompts = predictor, 0.0, 0.0, 0
-
-    def embed(self, image, contrast_limits=None):
-        start = time.perf_counter()
-        try:
-            return self._predictor.embed(image, contrast_limits=contrast_limits)
-        finally:
-            self.encode += time.perf_counter() - start
-
-    def predict_many(self, points, labels=None):
-        start = time.perf_counter()
-        try:
-            return self._predictor.predict_many(points, labels)
-        finally:
-            self.decode += time.perf_counter() - start
-            self.prompts += len(points)
-
-    def __getattr__(self, name):
-        return getattr(self._predictor, name)
 
 
 def iou_matrix(masks: list[np.ndarray], truth: np.ndarray) -> np.ndarray:
@@ -124,11 +100,14 @@ def main(argv=None) -> int:
                 if method == "Otsu + watershed":
                     masks = classic(image)
                 else:
-                    timed = Timed(choice.predictor(network))
+                    timed = EncoderTimer(choice.predictor(network))
                     session = Session(image, timed)
-                    found = find_objects(session._engine, session.slice_key, settings)
+                    try:
+                        found = find_objects(session._engine, session.slice_key, settings)
+                    except ValueError:  # a frame without contrast: nothing to find
+                        found = []
                     masks = [f.mask.dense() for f in found]
-                    split = [split[0] + timed.encode, split[1] + timed.decode, split[2] + timed.prompts]
+                    split = [split[0] + timed.seconds, split[1] + timed.decode_seconds, split[2] + timed.prompts]
                     best = iou_matrix(masks, truth).max(axis=1) if masks else []
                     ranks["iou"] += [f.iou for f in found]
                     ranks["stability"] += [f.stability for f in found]

@@ -177,13 +177,15 @@ def run_segment(args) -> int:
 
 
 class EncoderTimer:
-    """The predictor it wraps, adding up in ``seconds`` the time spent in ``embed`` (the
-    encoder), wherever the session calls it: ahead of the prompts, or during them for the
-    window of a huge slice. Every other attribute is the wrapped predictor's."""
+    """The predictor it wraps, adding up the seconds spent in ``embed`` (``seconds``: the
+    encoder, wherever the session calls it: ahead of the prompts, or during them for the window
+    of a huge slice) and in ``predict_many`` (``decode_seconds``, ``prompts``: segment all's
+    batched decoding). Every other attribute is the wrapped predictor's."""
 
     def __init__(self, predictor):
         self._predictor = predictor
-        self.seconds = 0.0
+        self.seconds = self.decode_seconds = 0.0
+        self.prompts = 0
 
     def embed(self, image, contrast_limits=None):
         start = time.perf_counter()
@@ -191,6 +193,14 @@ class EncoderTimer:
             return self._predictor.embed(image, contrast_limits=contrast_limits)
         finally:
             self.seconds += time.perf_counter() - start
+
+    def predict_many(self, points, labels=None):
+        start = time.perf_counter()
+        try:
+            return self._predictor.predict_many(points, labels)
+        finally:
+            self.decode_seconds += time.perf_counter() - start
+            self.prompts += len(points)
 
     def __getattr__(self, name):
         return getattr(self._predictor, name)

@@ -485,3 +485,14 @@ def test_brain_split_loads_the_same_without_simpleitk(tmp_path, monkeypatch):
     for a, b in zip(without, with_sitk):
         np.testing.assert_array_equal(a.image, b.image)
         np.testing.assert_array_equal(a.mask, b.mask)
+
+
+def test_automatic_benchmark_prints_both_methods_per_set(tmp_path, monkeypatch, capsys):
+    write_fake_data(tmp_path)
+    monkeypatch.setenv("HRSAM_DATA", str(tmp_path))
+    automatic = load_benchmark("automatic")
+    assert automatic.main(["--untrained", "--datasets", "nuclei,ecoli", "--max-images", "1",
+                           "--points-per-side", "4"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.count(" | ") == 9][1:]
+    assert [row.split(" | ")[1].strip() for row in rows] == ["hrsam_tiny segment_all", "Otsu + watershed"] * 2
+    assert all(0 <= float(row.split(" | ")[4]) <= 1 for row in rows)  # F1

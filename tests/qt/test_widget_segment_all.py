@@ -12,12 +12,18 @@ def model():
     return build_model("hrsam_tiny", pretrained=True)
 
 
-def test_segment_all_fills_the_labels_layer_and_undo_takes_it_back(make_napari_viewer, qtbot, model):
+def four_disks():
+    """A 200 x 200 image with four bright disks of radius 20, and their centres."""
     rows, cols = np.ogrid[:200, :200]
     image = np.full((200, 200), 30, np.uint8)
     centres = [(50, 50), (50, 150), (150, 50), (150, 150)]
     for r, c in centres:
         image[(rows - r) ** 2 + (cols - c) ** 2 <= 20 ** 2] = 200
+    return image, centres
+
+
+def test_segment_all_fills_the_labels_layer_and_undo_takes_it_back(make_napari_viewer, qtbot, model):
+    image, centres = four_disks()
     viewer = make_napari_viewer()
     viewer.add_image(image, name="disks")
     widget = dock(viewer, lambda choice: Predictor(model, device="cpu", target_size=choice.target_size))
@@ -60,11 +66,7 @@ def test_e_edits_the_object_under_the_cursor_and_commit_keeps_its_id(make_napari
 
 
 def test_a_drawn_box_restricts_segment_all(make_napari_viewer, qtbot, model):
-    rows, cols = np.ogrid[:200, :200]
-    image = np.full((200, 200), 30, np.uint8)
-    centres = [(50, 50), (50, 150), (150, 50), (150, 150)]
-    for r, c in centres:
-        image[(rows - r) ** 2 + (cols - c) ** 2 <= 20 ** 2] = 200
+    image, centres = four_disks()
     viewer = make_napari_viewer()
     viewer.add_image(image, name="disks")
     widget = dock(viewer, lambda choice: Predictor(model, device="cpu", target_size=choice.target_size))
