@@ -117,3 +117,18 @@ def test_a_range_of_slices_links_objects_into_3d_by_overlap(predictor):
     assert not apart.labels[1].any()  # only the slices asked for
     with pytest.raises(ValueError, match="indices"):
         apart.segment_all(slices=[5])
+
+
+def test_an_8192_px_slice_is_read_one_window_at_a_time(predictor):
+    from _session_fakes import CountingArray
+
+    image = np.zeros((8192, 8192), np.uint8)  # 64 MiB; a float copy would be 256 MiB
+    part, truth = disks((400, 400), [(150, 150), (250, 260)], radius=25)
+    image[:400, :400] = part
+    lazy = CountingArray(image)
+    session = Session(lazy, predictor)
+    session.segment_all(AutoSettings(points_per_side=16), box=(100, 100, 320, 330))
+    for label, iou, _ in matches(session.labels[:400, :400], truth):
+        assert iou >= 0.8
+    areas = [(s[0].stop - s[0].start) * (s[1].stop - s[1].start) for s in lazy.reads]
+    assert max(areas) <= 600 * 600  # a tile (512 px) or a mask's neighbourhood, never the slice
