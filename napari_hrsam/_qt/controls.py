@@ -102,9 +102,13 @@ def build_controls(widget) -> None:
     widget.density_spin.setValue(32)
     widget.density_spin.setPrefix("grid ")
     widget.density_spin.setSuffix(" per side")
+    widget.all_slices_check = QCheckBox("all slices (3-D)")
+    widget.all_slices_check.setToolTip("On a volume: every slice along the axis you scroll, objects "
+                                       "that overlap on neighbouring slices joined into one 3-D object")
     automatic = QHBoxLayout()
     automatic.addWidget(widget.segment_all_button)
     automatic.addWidget(widget.density_spin)
+    automatic.addWidget(widget.all_slices_check)
 
     widget.progress_bar = QProgressBar()
     widget.progress_bar.setVisible(False)

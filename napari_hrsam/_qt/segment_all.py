@@ -1,6 +1,7 @@
 """The widget's "Segment all": every object of the current slice (inside the rectangle of the
-*HRSAM box* layer, when one is drawn on this slice) into the labels layer, in the background, with
-progress and Cancel; one undo step (``Session.segment_all``). ``HRSAMWidget``
+*HRSAM box* layer, when one is drawn on this slice), or of every slice of a volume linked into 3-D
+objects ("all slices"), into the labels layer, in the background, with progress and Cancel; one
+undo step (``Session.segment_all``). ``HRSAMWidget``
 inherits it. Clicking afterwards segments new objects as usual; Undo takes the whole run back."""
 from __future__ import annotations
 
@@ -30,8 +31,14 @@ class SegmentAllAction:
         if not self._labels_layer_ready():
             return
         _, _, box = layers_io.prompts_on(session.slice_key, self.points_layer, self.box_layer)
+        volume = len(session.spatial_shape) > 2 and self.all_slices_check.isChecked()
+        slices = None
+        if volume:  # every slice along the last axis not shown, linked into 3-D objects
+            axis = [a for a in range(len(session.spatial_shape)) if a not in session.slice_key.displayed_axes][-1]
+            slices = range(session.spatial_shape[axis])
         try:
-            request = session.segment_all_request(AutoSettings(points_per_side=self.density_spin.value()), box)
+            request = session.segment_all_request(AutoSettings(points_per_side=self.density_spin.value()), box,
+                                                  slices=slices, link=volume)
         except ValueError as err:
             show_error(f"HRSAM: {err}")
             return

@@ -128,7 +128,7 @@ def test_an_8192_px_slice_is_read_one_window_at_a_time(predictor):
     lazy = CountingArray(image)
     session = Session(lazy, predictor)
     session.segment_all(AutoSettings(points_per_side=16), box=(100, 100, 320, 330))
-    for label, iou, _ in matches(session.labels[:400, :400], truth):
+    for _, iou, _ in matches(session.labels[:400, :400], truth):
         assert iou >= 0.8
     areas = [(s[0].stop - s[0].start) * (s[1].stop - s[1].start) for s in lazy.reads]
     assert max(areas) <= 600 * 600  # a tile (512 px) or a mask's neighbourhood, never the slice

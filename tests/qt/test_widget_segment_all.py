@@ -77,3 +77,18 @@ def test_a_drawn_box_restricts_segment_all(make_napari_viewer, qtbot, model):
     wait_idle(qtbot, widget, timeout=60000)
     labels = widget.labels_layer.data
     assert labels[50, 50] > 0 and not labels[100:, :].any() and not labels[:, 100:].any()
+
+
+def test_all_slices_of_a_volume_become_3d_objects(make_napari_viewer, qtbot, model):
+    image, centres = four_disks()
+    viewer = make_napari_viewer()
+    viewer.add_image(np.stack([image] * 3), name="volume")
+    widget = dock(viewer, lambda choice: Predictor(model, device="cpu", target_size=choice.target_size))
+    widget.density_spin.setValue(16)
+    widget.all_slices_check.setChecked(True)
+    widget.segment_all()
+    wait_idle(qtbot, widget, timeout=120000)
+    labels = widget.labels_layer.data
+    for r, c in centres:
+        assert len({int(v) for v in labels[:, r, c]}) == 1 and labels[0, r, c] > 0  # one id through z
+    assert len({int(labels[0, r, c]) for r, c in centres}) == 4
