@@ -5,8 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from _session_fakes import FakePredictor, disk
 from hrsam_model import Predictor
 from hrsam_model.transforms import normalize_bgr
+from napari_hrsam import Session
 from napari_hrsam.engine.click_method import SessionMethod
 from napari_hrsam.engine.mask_policy import MaskPolicy
 
@@ -187,3 +189,92 @@ def test_zoom_in_option_reaches_the_evaluation_and_the_command_line(tmp_path):
     assert method.zoom_in and label == "hrsam_tiny@1024 zoom-in (RANDOM)"
     text = run_evaluation([(label, method)], data=str(tmp_path / "set"), num_clicks=3)
     assert any(line.startswith("hrsam_tiny@1024 zoom-in") for line in text.splitlines()), text
+
+
+# ------------------------------------------------------------------------ in a session, with the fake
+def test_zoom_in_finds_the_object_on_the_slice_then_segments_in_a_window_around_it():
+    image = disk((900, 1200), (300, 700), 20) | disk((900, 1200), (700, 200), 25)
+    predictor = FakePredictor(target_size=1024)
+    session = Session(image, predictor, zoom_in=True)
+    session.add_point((300, 700))
+    # the first click sees the slice, then looks again in RITM's minimum crop around the 41 px disk
+    assert [c["shape"] for c in predictor.embed_calls] == [(900, 1200), (200, 200)]
+    assert predictor.predict_calls[-1]["mask_input"] is None  # the coarse first mask is not fed
+    np.testing.assert_array_equal(session.preview, disk(image.shape, (300, 700), 20) > 0)
+    session.add_point((290, 705))
+    assert predictor.predict_calls[-1]["shape"] == (200, 200)
+    assert predictor.predict_calls[-1]["mask_input"] is not None  # the window's own logits
+    session.add_point((310, 695))
+    assert len(predictor.embed_calls) == 2  # the window is kept: its embedding is reused
+    session.reset()  # a new first click far away finds the other disk
+    session.add_point((700, 200))
+    assert predictor.embed_calls[-1]["shape"] == (200, 200) and len(predictor.embed_calls) == 3
+    np.testing.assert_array_equal(session.preview, disk(image.shape, (700, 200), 25) > 0)
+
+
+def test_zoom_in_shows_the_whole_view_mask_while_its_closer_look_is_due():
+    image = disk((900, 1200), (300, 700), 20)
+    session = Session(image, FakePredictor(target_size=1024), zoom_in=True)
+    session.add_point((300, 700), predict=False)
+    whole = session.pending_request()
+    assert whole.region.box == (0, 0, 900, 1200)
+    assert session.apply(session.compute(whole))
+    assert session.pending and session.preview.sum() > 1000  # shown at once, before the window pass
+    closer = session.pending_request()
+    assert closer.region.shape == (200, 200) and closer.mask_input is None
+    with pytest.raises(ValueError, match="pending"):
+        session.commit()
+    assert session.apply(session.compute(closer)) and not session.pending
+    np.testing.assert_array_equal(session.preview, image > 0)
+    # a click made while the closer look is due replaces it: the normal zoomed step, logits fed
+    session.reset()
+    session.add_point((300, 700), predict=False)
+    session.apply(session.compute(session.pending_request()))
+    session.add_point((295, 705), predict=False)
+    request = session.pending_request()
+    assert request.region.shape == (200, 200) and request.mask_input is not None
+    session.predict()
+    assert not session.pending and session.commit() == 1
+
+
+def test_zoom_in_is_off_by_default_and_can_be_switched_on_for_the_current_object():
+    image = disk((900, 1200), (300, 700), 20)
+    predictor = FakePredictor(target_size=1024)
+    session = Session(image, predictor)
+    session.add_point((300, 700))
+    session.add_point((290, 705))
+    assert {c["shape"] for c in predictor.embed_calls} == {(900, 1200)}
+    session.zoom_in = True
+    session.predict_again()
+    np.testing.assert_array_equal(session.predict(), image > 0)
+    assert predictor.embed_calls[-1]["shape"] == (200, 200)
+
+
+def test_logits_moved_into_a_zoom_window_keep_the_object_in_place():
+    from napari_hrsam.engine.resampling import OUTSIDE_LOGIT, move_logits
+
+    whole = (0, 0, 1024, 1024), (1024, 1024)  # box, size handed to the model: cell = 4 px
+    rows, cols = np.mgrid[:256, :256]
+    logits = np.where((rows - 75) ** 2 + (cols - 100) ** 2 <= 10 ** 2, 8.0, -8.0)[None].astype(np.float32)
+    window = (200, 300, 400, 500), (200, 200)  # 200 px: one cell = 200/256 px
+    moved = move_logits(logits, *whole, *window, 1024)
+    assert moved.shape == (1, 256, 256)
+    inside = np.argwhere(moved[0] > 0).mean(axis=0) * 200 / 256 + [200, 300]
+    assert np.abs(inside - [75 * 4 + 1.5, 100 * 4 + 1.5]).max() < 2  # the same slice pixels
+    narrow = (200, 300, 400, 400), (200, 100)  # padding right of the resized image
+    assert (move_logits(logits, *whole, *narrow, 1024)[0, :, 130:] == OUTSIDE_LOGIT).all()
+    shrunk = (0, 0, 2048, 2048), (1024, 1024)  # a huge slice's window, shrunk 2x: cell = 8 px
+    big = move_logits(logits, *whole, *shrunk, 1024)
+    assert (big[0, 36:40, 48:52] > 0).all() and (big[0, 130:] == OUTSIDE_LOGIT).all()
+    back = move_logits(moved, *window, *whole, 1024)  # the part the window never saw: background
+    assert (back[0, :40] == OUTSIDE_LOGIT).all() and (back[0, 70:80, 95:105] > 0).all()
+
+
+def test_zoom_in_after_an_empty_first_mask_frames_the_clicks():
+    image = np.zeros((900, 1200), np.uint8)  # nothing bright: every mask is empty
+    predictor = FakePredictor(target_size=1024)
+    session = Session(image, predictor, zoom_in=True)
+    session.add_point((300, 700))
+    session.add_point((320, 720))
+    assert predictor.embed_calls[-1]["shape"] == (200, 200)
+    assert session.preview is None or not session.preview.any()
