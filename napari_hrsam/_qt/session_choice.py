@@ -103,7 +103,6 @@ class SessionChoice:
 
     def _new_predictor(self):
         predictor = self.predictor_factory(self.model_choice)
-        predictor.clicked_pieces_only = self.pieces_check.isChecked()
         if hasattr(predictor, "should_cancel"):  # Cancel stops its encoder (LazyPredictor)
             predictor.should_cancel = self._runner.interrupted
         return predictor

@@ -188,6 +188,7 @@ def test_option_checkboxes_apply_at_once_and_to_new_sessions(make_napari_viewer,
     click(widget.points_layer, (80, 115))
     wait_idle(qtbot, widget)
     assert widget.session.mask_policy.keep_clicked_pieces is False
+    assert not hasattr(widget.session.predictor, "clicked_pieces_only")  # the policy is the session's
     widget.pieces_check.setChecked(True)
     wait_idle(qtbot, widget)
     np.testing.assert_array_equal(widget.preview_layer.data > 0, disk(image.shape, (80, 115), 11) > 0)
