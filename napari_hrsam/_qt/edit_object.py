@@ -1,6 +1,6 @@
-"""The widget's "edit the object under the cursor" (key E): a committed object (clicked, or found by
-Segment all) becomes the object in progress with the clicks it was made with on this slice; new
-clicks refine it and Commit replaces it under the same id (``Session.edit_object``)."""
+"""The widget's "edit the object under the cursor" (key E): a committed object (clicked, found by
+Segment all, or painted by hand) becomes the object in progress, its mask shown as it is; new
+clicks refine it from that mask and Commit replaces it under the same id (``Session.edit_object``)."""
 from __future__ import annotations
 
 from napari.utils.notifications import show_error, show_info
@@ -33,7 +33,7 @@ class EditObjectAction:
             return False
         try:
             session, _ = self._ensure_session()
-            session.edit_object(label_id, predict=False)
+            session.edit_object(label_id)
         except ValueError as err:
             show_error(f"HRSAM: {err}")
             return False

@@ -82,6 +82,26 @@ def logits_in_window(logits: np.ndarray, region: Region, shape: tuple[int, int],
     return SparseMask.from_dense(mask, offset=(top + rows[0], left + cols[0]), shape=shape)
 
 
+def mask_logits(mask: SparseMask, region: Region, canvas: int, inside: float = 8.0) -> np.ndarray:
+    """A slice mask as low-res logits (1, canvas/4, canvas/4) for the window ``region``: each
+    cell that shows the window takes the mask's value at its centre (``inside`` or
+    OUTSIDE_LOGIT), so a committed object can be the mask prompt of the next click."""
+    side = canvas // 4
+    resized = resized_shape(*region.size, canvas)
+    logits = np.full((side, side), OUTSIDE_LOGIT, np.float32)
+    cells = (-(-resized[0] // 4), -(-resized[1] // 4))
+    (h, w) = region.shape
+    rows = np.minimum(((np.arange(cells[0]) * 4 + 2) * h / resized[0]).astype(np.intp), h - 1) + region.box[0]
+    cols = np.minimum(((np.arange(cells[1]) * 4 + 2) * w / resized[1]).astype(np.intp), w - 1) + region.box[1]
+    r0, c0, r1, c1 = mask.bbox
+    inside_rows, inside_cols = (rows >= r0) & (rows < r1), (cols >= c0) & (cols < c1)
+    if not mask.empty and inside_rows.any() and inside_cols.any():
+        held = mask.crop[rows[inside_rows] - r0][:, cols[inside_cols] - c0]
+        block = logits[:cells[0], :cells[1]]
+        block[np.ix_(inside_rows, inside_cols)] = np.where(held, inside, OUTSIDE_LOGIT)
+    return logits[None]
+
+
 def move_logits(logits: np.ndarray, old_box, old_size, new_box, new_size, canvas: int) -> np.ndarray:
     """Low-res logits of the window ``old_box`` (row0, col0, row1, col1 in slice pixels, handed to
     the predictor resized to ``old_size``) resampled bilinearly onto the low-res grid of

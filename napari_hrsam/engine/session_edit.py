@@ -8,7 +8,18 @@ import numpy as np
 
 from .history import LabelPatch, Step
 from .prompt_checks import checked_box
-from .state import NEGATIVE, POSITIVE, ObjectState, Prompts, SliceKey, SliceState
+from .propagation_rules import piece_points
+from .resampling import mask_logits
+from .state import (
+    NEGATIVE,
+    POSITIVE,
+    ObjectState,
+    Prompts,
+    SliceKey,
+    SliceResult,
+    SliceState,
+    SparseMask,
+)
 from .strokes import checked_path, lasso_prompts, scribble_points
 
 
@@ -36,27 +47,36 @@ class SessionEdit:
         prompts = Prompts((point,), (POSITIVE,), checked_box(box, self.slice_shape))
         return self._change_prompts("set lasso", prompts, predict)
 
-    def edit_object(self, label_id: int, predict: bool = True) -> np.ndarray | None:
-        """Make committed object ``label_id`` the object in progress on the current slice, from
-        the prompts it was made with there. Clicks then refine it; ``commit`` replaces its voxels
-        on the slices edited (its other slices stay) under the same id. One undo step. ValueError
-        when another object is in progress or ``label_id`` has no prompts on this slice."""
+    def edit_object(self, label_id: int) -> np.ndarray | None:
+        """Make committed object ``label_id`` the object in progress on the current slice, starting
+        from its mask there, shown as it is (no model run), with the prompts it was made with (or,
+        for an object painted by hand, a click at the deepest point of each of its pieces). The
+        next prompt refines it with that mask as the model's mask prompt; ``commit`` replaces its
+        voxels on the slices edited (its other slices stay) under the same id. One undo step.
+        ValueError when another object is in progress or ``label_id`` has no voxel on this slice."""
         key = self._require_slice()
+        label_id = int(label_id)
         if not self._object.empty:
             raise ValueError("an object is in progress: commit or reset it before editing another")
-        record = self._objects.get(int(label_id))
-        if record is None:
-            raise ValueError(f"no committed object {label_id} (objects painted by hand have no prompts: "
-                             "erase and click them anew)")
-        prompts = _prompts_on(record, key)
+        if label_id <= 0:
+            raise ValueError(f"label id must be positive, got {label_id}")
+        index = self._layout.spatial_index(key, (0, 0) + tuple(self._layout.slice_shape(key)))
+        plane = np.asarray(self._labels[index]) == label_id
+        if key.displayed_axes[0] > key.displayed_axes[1]:
+            plane = plane.T
+        mask = SparseMask.from_dense(plane)
+        if mask.empty:
+            raise ValueError(f"no voxel of this slice has label {label_id}; go to a slice the object covers")
+        record = self._objects.get(label_id)
+        prompts = _prompts_on(record, key) if record is not None else None
         if prompts is None:
-            raise ValueError(f"object {label_id} has no prompts on this slice; go to a slice it was "
-                             "segmented on")
-        after = ObjectState({key: SliceState(prompts, pending=True)}, int(label_id))
-        step = Step("edit object", self._object, after, self._generation + 1)
-        self._push(step)
-        if predict:
-            self._predict(stacklevel=3)
+            points = piece_points(mask)
+            prompts = Prompts(points, (POSITIVE,) * len(points))
+        region = self._engine.region(key, prompts)
+        result = SliceResult(mask, mask_logits(mask, region, self._engine.target_size), 1.0, region,
+                             prompts, settings=self._engine.settings)
+        after = ObjectState({key: SliceState(prompts, result)}, label_id)
+        self._push(Step("edit object", self._object, after, self._generation + 1))
         return self.preview
 
     def _erased_for_edit(self, state: ObjectState) -> list[LabelPatch]:
@@ -83,6 +103,7 @@ class SessionEdit:
 
 
 def _prompts_on(record: dict, key: SliceKey) -> Prompts | None:
+    """The prompts a committed object was made with on slice ``key``, or None."""
     for entry in record["slices"]:
         if tuple(entry["displayed_axes"]) == key.displayed_axes and tuple(entry["position"]) == key.position:
             return Prompts.from_dict(entry["prompts"])
