@@ -253,6 +253,9 @@ class StoreBackedPredictor:
     def predict(self, **prompts):
         return self.predictor.predict(**prompts)
 
+    def predict_many(self, points, labels=None):
+        return self.predictor.predict_many(points, labels)
+
     def _check_model(self):
         if self._checked:
             return

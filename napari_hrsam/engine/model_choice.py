@@ -22,7 +22,8 @@ class SlicePredictor(Protocol):
     """What the engine needs of a predictor (``hrsam_model.Predictor``, ``LazyPredictor``, the
     embedding store's ``StoreBackedPredictor`` and the tests' fakes): ``embed`` a 2-D image into
     an embedding, ``set_embedding`` it, and ``predict(points=, labels=, box=, mask_input=)`` the
-    decoder's own mask (``.mask``, ``.logits``, ``.iou``) on that image's grid."""
+    decoder's own mask (``.mask``, ``.logits``, ``.iou``) on that image's grid. Segment all also
+    calls ``predict_many(points, labels)`` (``hrsam_model.Predictor.predict_many``)."""
 
     target_size: int
 
@@ -192,3 +193,6 @@ class LazyPredictor:
 
     def predict(self, **prompts):
         return self._real().predict(**prompts)
+
+    def predict_many(self, points, labels=None):
+        return self._real().predict_many(points, labels)

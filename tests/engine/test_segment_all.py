@@ -132,3 +132,23 @@ def test_an_8192_px_slice_is_read_one_window_at_a_time(predictor):
         assert iou >= 0.8
     areas = [(s[0].stop - s[0].start) * (s[1].stop - s[1].start) for s in lazy.reads]
     assert max(areas) <= 600 * 600  # a tile (512 px) or a mask's neighbourhood, never the slice
+
+
+def test_the_widgets_lazy_and_store_backed_predictors_segment_all(tmp_path):
+    from _micro_model import micro_model
+    from napari_hrsam.engine.embedding_store import (
+        EmbeddingStore,
+        StoreBackedPredictor,
+        model_fingerprint,
+    )
+    from napari_hrsam.engine.model_choice import ModelChoice, ModelStore
+
+    image, _ = disks((200, 200), [(100, 100)], radius=30)
+    store, choice = ModelStore(), ModelChoice(device="cpu")
+    model = micro_model()
+    store._models[choice.network_key] = model  # the widget's default predictor, made small
+    lazy = store.predictor(choice)
+    embeddings = EmbeddingStore.create(tmp_path / "e.zarr", model_name=model.name,
+                                       model_fingerprint=model_fingerprint(model), target_size=1024)
+    for predictor in (lazy, StoreBackedPredictor(lazy, embeddings)):
+        Session(image, predictor).segment_all(AutoSettings(points_per_side=4))  # decodes in batches
