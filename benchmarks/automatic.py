@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import data_root, machine_description, print_table  # noqa: E402
 from hrsam_model.evaluation import datasets  # noqa: E402
 from napari_hrsam.cli.segment import EncoderTimer  # noqa: E402
-from napari_hrsam.engine.automatic import AutoSettings, find_objects  # noqa: E402
+from napari_hrsam.engine.automatic import AutoSettings  # noqa: E402
 from napari_hrsam.engine.model_choice import ModelChoice  # noqa: E402
 from napari_hrsam.engine.session import Session  # noqa: E402
 
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
                     timed = EncoderTimer(choice.predictor(network))
                     session = Session(image, timed)
                     try:
-                        found = find_objects(session._engine, session.slice_key, settings)
+                        found = session.compute_segment_all(session.segment_all_request(settings)).objects
                     except ValueError:  # a frame without contrast: nothing to find
                         found = []
                     masks = [f.mask.dense() for f in found]

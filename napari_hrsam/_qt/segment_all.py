@@ -55,8 +55,5 @@ class SegmentAllAction:
             return
         self._labels_layer.refresh()
         self._after_change()
-        added = len(session.objects) and sum(1 for record in session.objects.values()
-                                             if record["slices"][0].get("source") == "auto")
         self.status_label.setText(f"Segment all: {len(result.objects)} objects found in "
-                                  f"{result.seconds:.1f} s ({added} automatic objects in this session; "
-                                  "Undo takes the run back).")
+                                  f"{result.seconds:.1f} s (Undo takes the run back).")

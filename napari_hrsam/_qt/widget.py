@@ -28,10 +28,7 @@ from napari_hrsam._qt.controls import (
     select as _select,
 )
 from napari_hrsam._qt.edit_object import EditObjectAction
-from napari_hrsam._qt.scheduling import (
-    USER_ERRORS,  # noqa: E402
-    PredictionScheduling,
-)
+from napari_hrsam._qt.scheduling import USER_ERRORS, PredictionScheduling
 from napari_hrsam._qt.segment_all import SegmentAllAction
 from napari_hrsam._qt.session_choice import SessionChoice
 from napari_hrsam._qt.session_shelf import SessionShelf

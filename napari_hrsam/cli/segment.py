@@ -276,14 +276,15 @@ def _output_kind(out: str, image: str, ndim: int) -> str:
                      f"{', '.join(MASK_2D_SUFFIXES + io.LABEL_SUFFIXES)}")
 
 
-def _write_mask(out: str, labels: np.ndarray, metadata: dict, kind: str) -> list[str]:
+def _write_mask(out: str, labels: np.ndarray, metadata: dict, kind: str, dtype=np.uint8) -> list[str]:
+    """Write ``labels`` as ``kind``; a TIFF holds them as ``dtype`` (uint8 for one object)."""
     path = Path(out)
     if kind == "geometry":
         return io.write_labels(path, labels, metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "tiff":
         import tifffile
-        tifffile.imwrite(path, labels.astype(np.uint8), compression="zlib")
+        tifffile.imwrite(path, labels.astype(dtype, copy=False), compression="zlib")
     else:
         from skimage.io import imsave
         imsave(path, (labels > 0).astype(np.uint8) * 255, check_contrast=False)

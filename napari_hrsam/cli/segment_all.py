@@ -47,7 +47,7 @@ def run_auto(args, array, metadata, spatial, axes, position, where) -> int:
     labels = np.asarray(session.labels)
     if labels.max() <= np.iinfo(np.uint16).max:
         labels = labels.astype(np.uint16)
-    written = _write_instances(args.out, labels, metadata, kind, _write_mask)
+    written = _write_mask(args.out, labels, metadata, kind, dtype=labels.dtype)
     print(f"{args.image}: {' x '.join(map(str, array.shape))} {array.dtype}{where}")
     print(f"model: {loaded.describe()}, loaded in {loaded.seconds:.1f} s")
     if loaded.random:
@@ -73,16 +73,3 @@ def _slice_range(args, spatial) -> range | None:
     if not 0 <= first <= last < size:
         raise ValueError(f"--range {args.range} must lie in 0-{size - 1} along axis {args.slice[0]}")
     return range(first, last + 1)
-
-
-def _write_instances(out, labels, metadata, kind, write_mask) -> list[str]:
-    if kind == "tiff":
-        from pathlib import Path
-
-        import tifffile
-
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tifffile.imwrite(path, labels, compression="zlib")
-        return [str(path)]
-    return write_mask(out, labels, metadata, kind)

@@ -25,9 +25,8 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .propagation_rules import scaled_intensities
-from .resampling import logits_in_window
+from .resampling import OUTSIDE_LOGIT, logits_in_window
 from .state import Region, SliceKey, SparseMask
-from .windows import to_region
 
 
 @dataclass(frozen=True)
@@ -120,15 +119,15 @@ def find_objects(engine, key: SliceKey, settings: AutoSettings, box=None,
     grids = [grid_points(region, settings.points_per_side, box) for region in windows]
     total, done = sum(map(len, grids)), 0
     found = []
+    limits = engine.limits(key)
     for region, points in zip(windows, grids):
         if not points:
             continue
-        limits = engine.limits(key)
         embedding, _ = engine.embedding(key, region)
         if engine.no_contrast(key, region, limits):
             raise ValueError("no contrast: every pixel the model sees has the same value within the "
                              "contrast limits, so there is nothing to segment")
-        for objects, decoded in _window_objects(engine, key, region, embedding, points, settings, shape):
+        for objects, decoded in _window_objects(engine, key, region, embedding, points, settings, limits):
             found += objects
             done += decoded
             if progress is not None:
@@ -138,10 +137,10 @@ def find_objects(engine, key: SliceKey, settings: AutoSettings, box=None,
     return suppress_duplicates(found, settings.nms_overlap)
 
 
-def _window_objects(engine, key, region: Region, embedding, points, settings: AutoSettings, shape):
+def _window_objects(engine, key, region: Region, embedding, points, settings: AutoSettings, limits):
     """Yields (objects kept, points handled) per batch of one window."""
     canvas, resized = embedding.target_size, embedding.resized_shape
-    limits = engine.limits(key)
+    shape = engine.layout.slice_shape(key)
     cells = (-(-resized[0] // 4), -(-resized[1] // 4))
     covered = np.zeros(cells, bool)  # low-res cells of kept masks and of background
     inner = _inner_edges(region, shape)
@@ -151,10 +150,7 @@ def _window_objects(engine, key, region: Region, embedding, points, settings: Au
         if not batch:
             yield [], skipped
             return
-        xy = np.array([to_region(region, r, c)[::-1] for r, c in batch], np.float32)
-        with engine._lock:
-            engine.predictor.set_embedding(embedding)
-            logits, ious = engine.predictor.predict_many(xy)
+        logits, ious = engine.predict_many(embedding, region, batch)
         kept = []
         for point, full, iou in zip(batch, logits, ious):
             low = full[:cells[0], :cells[1]]
@@ -168,9 +164,8 @@ def _window_objects(engine, key, region: Region, embedding, points, settings: Au
             stability = int((piece & (low > settings.stability_offset)).sum()) / max(int(loose.sum()), 1)
             if iou < settings.min_iou or stability < settings.min_stability:
                 continue
-            only = np.where(piece, full[:cells[0], :cells[1]], -20.0)
-            shown = full.copy()
-            shown[:cells[0], :cells[1]] = only
+            shown = np.full_like(full, OUTSIDE_LOGIT)  # the clicked piece only
+            shown[:cells[0], :cells[1]] = np.where(piece, low, OUTSIDE_LOGIT)
             mask = _cleaned(logits_in_window(shown, region, shape, canvas, resized), point, settings.min_area)
             if mask is None or _on_edge(mask, inner, region):
                 continue

@@ -10,6 +10,7 @@ As with clicks, the heavy part runs in a worker and the answer is applied on the
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Callable
@@ -89,8 +90,6 @@ class SessionAuto:
                             progress: Callable[[int, int], None] | None = None,
                             should_cancel: Callable[[], bool] | None = None) -> AutoResult:
         """Worker-safe: find the objects (reads the image and the model only)."""
-        import time
-
         start, found = time.perf_counter(), []
         for number, key in enumerate(request.keys):
             def report(done, total, number=number):  # slices in order, each its share
@@ -107,7 +106,7 @@ class SessionAuto:
             return []
         label_id = self.next_label_id
         dtype = np.dtype(self._labels.dtype)
-        if result.objects and label_id + len(result.objects) - 1 > np.iinfo(dtype).max:  # at most
+        if result.objects and label_id + len(result.objects) - 1 > np.iinfo(dtype).max:
             raise ValueError(f"labels dtype {dtype} cannot hold {len(result.objects)} more ids: "
                              "use a wider integer type")
         patches, records, ids, previous = [], {}, [], []

@@ -177,6 +177,15 @@ class SliceEngine:
             while len(self._flat) > AUTO_LIMITS_KEPT:
                 self._flat.popitem(last=False)
 
+    def predict_many(self, embedding, region: Region, points) -> tuple[np.ndarray, np.ndarray]:
+        """One decoder call for many single positive clicks ((row, col) slice pixels inside
+        ``region``, whose ``embedding`` this is): (low-res logits (B, 4h, 4w) on the model
+        canvas, the decoder's IoU estimates (B,)). Segment all's batches."""
+        xy = np.array([to_region(region, r, c)[::-1] for r, c in points], np.float32)
+        with self._lock:
+            self.predictor.set_embedding(embedding)
+            return self.predictor.predict_many(xy)
+
     def predict(self, key: SliceKey, region: Region, prompts: Prompts,
                 mask_input: np.ndarray | None = None, user_clicks: bool = True) -> SliceResult:
         """Mask of ``prompts`` on slice ``key`` seen through ``region``: the decoder's mask at slice

@@ -12,6 +12,13 @@ def model():
     return build_model("hrsam_tiny", pretrained=True)
 
 
+def dock_with(viewer, model):
+    """The widget on the bundled model, with a 16 x 16 segment-all grid."""
+    widget = dock(viewer, lambda choice: Predictor(model, device="cpu", target_size=choice.target_size))
+    widget.density_spin.setValue(16)
+    return widget
+
+
 def four_disks():
     """A 200 x 200 image with four bright disks of radius 20, and their centres."""
     rows, cols = np.ogrid[:200, :200]
@@ -26,8 +33,7 @@ def test_segment_all_fills_the_labels_layer_and_undo_takes_it_back(make_napari_v
     image, centres = four_disks()
     viewer = make_napari_viewer()
     viewer.add_image(image, name="disks")
-    widget = dock(viewer, lambda choice: Predictor(model, device="cpu", target_size=choice.target_size))
-    widget.density_spin.setValue(16)
+    widget = dock_with(viewer, model)
     widget.segment_all()
     assert widget.busy  # in the background: napari stays responsive
     wait_idle(qtbot, widget, timeout=60000)
@@ -69,8 +75,7 @@ def test_a_drawn_box_restricts_segment_all(make_napari_viewer, qtbot, model):
     image, centres = four_disks()
     viewer = make_napari_viewer()
     viewer.add_image(image, name="disks")
-    widget = dock(viewer, lambda choice: Predictor(model, device="cpu", target_size=choice.target_size))
-    widget.density_spin.setValue(16)
+    widget = dock_with(viewer, model)
     widget.box_layer.add_rectangles(np.array([[20.0, 20.0], [85.0, 85.0]]))  # around the top-left disk
     wait_idle(qtbot, widget, timeout=60000)
     widget.segment_all()
@@ -83,8 +88,7 @@ def test_all_slices_of_a_volume_become_3d_objects(make_napari_viewer, qtbot, mod
     image, centres = four_disks()
     viewer = make_napari_viewer()
     viewer.add_image(np.stack([image] * 3), name="volume")
-    widget = dock(viewer, lambda choice: Predictor(model, device="cpu", target_size=choice.target_size))
-    widget.density_spin.setValue(16)
+    widget = dock_with(viewer, model)
     widget.all_slices_check.setChecked(True)
     widget.segment_all()
     wait_idle(qtbot, widget, timeout=120000)
