@@ -32,9 +32,11 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from . import more_sources
 from .touching import touches, touching_labels
 
-DATASETS = ("nuclei", "ecoli", "brain")
+DATASETS = ("nuclei", "ecoli", "brain")  # the three sets the shipped model was trained and judged on
+ALL_DATASETS = DATASETS + more_sources.NEW_DATASETS  # and the sources added since (`more_sources`)
 SPLITS = ("train", "val")
 
 NUCLEI_SPLIT_COLUMN = 256
@@ -111,14 +113,16 @@ def load_instances(
     max_instances: int | None = None,
     seed: int = 0,
 ) -> list[Instance]:
-    """All instances of `dataset` ("nuclei", "ecoli", "brain") in `split` ("train", "val").
+    """All instances of `dataset` (one of ``ALL_DATASETS``) in `split` ("train", "val").
 
     `max_instances` keeps a deterministic random subset (by `seed`) in the original order.
     """
     _check_name(dataset, split)
     root = _data_root(data_root, dataset)
-    loader = {"nuclei": _nuclei, "ecoli": _ecoli, "brain": _brain}[dataset]
-    instances = loader(root, split)
+    if dataset in more_sources.NEW_DATASETS:
+        instances = more_sources.load(dataset, root, split, Instance)
+    else:
+        instances = {"nuclei": _nuclei, "ecoli": _ecoli, "brain": _brain}[dataset](root, split)
     return subsample(instances, max_instances, seed)
 
 
@@ -129,6 +133,8 @@ def load_split_images(
     (z, y, x) half-volume for "brain" (slice it along any axis; it never crosses the midline)."""
     _check_name(dataset, split)
     root = _data_root(data_root, dataset)
+    if dataset in more_sources.NEW_DATASETS:
+        return more_sources.split_images(dataset, root, split)
     if dataset == "nuclei":
         image, _ = _read_nuclei(root)
         return [image[:, _nuclei_columns(split)]]
@@ -149,6 +155,8 @@ def load_label_images(
     if dataset == "brain":
         raise ValueError("the brain set has click targets, not instance label images")
     root = _data_root(data_root, dataset)
+    if dataset in more_sources.NEW_DATASETS:
+        return more_sources.label_images(dataset, root, split)
     if dataset == "nuclei":
         image, labels = _read_nuclei(root)
         pairs = [(image[:, _nuclei_columns(split)], labels[:, _nuclei_columns(split)])]
@@ -175,8 +183,8 @@ def subsample(instances: list, max_instances: int | None, seed: int = 0) -> list
 
 
 def _check_name(dataset: str, split: str) -> None:
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+    if dataset not in ALL_DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {ALL_DATASETS}")
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
 

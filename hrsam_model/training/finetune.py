@@ -25,6 +25,9 @@ kind of target weighs the same (`clicks.kind_balanced_image_weights`). With `--c
 the loss adds that weight times the mean cross-entropy over the pixels within
 `--click-loss-radius` of each click: a click is a statement about its own pixels, and on small
 brain structures the model left 3-5 of 10 clicked pixels on the wrong side of its mask.
+`--sources all` (or a comma list) trains on the sources added since the shipped runs
+(`evaluation.more_sources`) beside the first three. With `--iou-loss-weight`, the IoU head learns
+the IoU each final mask really has (SAM's MSE loss): segment-everything filters masks by it.
 """
 from __future__ import annotations
 
@@ -83,7 +86,9 @@ class FinetuneConfig:
     zoom_view_fraction: float = 0.0  # labelled views cut like inference's zoom-in window
     unnested_first_click: float = 0.0  # share of first clicks kept off objects nested in the target
     balance_kinds: int = 0  # 1: draw images so each kind of target (brain structure) weighs the same
+    sources: str = ""  # labelled sources, comma-separated; "" = datasets.DATASETS (the shipped runs'), "all"
     source_weights: str = ""  # e.g. "nuclei=1,ecoli=2,brain=1"; empty: every labelled source alike
+    iou_loss_weight: float = 0.0  # MSE of the IoU head's estimate against the measured IoU (0: off)
     click_loss_weight: float = 0.0  # extra cross-entropy on the pixels around each click (0: off)
     click_loss_radius: float = 6.0  # canvas pixels
     seed: int = 0
@@ -122,8 +127,9 @@ def crop_around(shape, masks: list, rng: np.random.Generator, min_side: int, obj
     return (y0, x0), side, inside
 
 
-def decode_in_canvas(model, emb, prompts: Prompts, origin, canvas: int = CANVAS):
-    """Mask token 0 logits (1, 1, 4g, 4g) for a window of the canvas at `origin` (pixels, 16 px grid).
+def decode_in_canvas(model, emb, prompts: Prompts, origin, canvas: int = CANVAS, with_iou: bool = False):
+    """Mask token 0 logits (1, 1, 4g, 4g) for a window of the canvas at `origin` (pixels, 16 px grid);
+    with `with_iou`, (logits, the IoU head's estimate for token 0 (1,)).
 
     Points and boxes are window pixels; they are moved to canvas pixels, the image PE is cut from
     the canvas' PE (made as inference makes it for that canvas), the previous logits (window frame)
@@ -139,8 +145,8 @@ def decode_in_canvas(model, emb, prompts: Prompts, origin, canvas: int = CANVAS)
         dense = neck.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, *grid)
     ty, tx = oy // model.patch_size, ox // model.patch_size
     pe = neck.image_pe(canvas_grid)[..., ty:ty + grid[0], tx:tx + grid[1]]
-    logits, _ = model.decode_head(emb, pe, sparse, dense, multimask=False)
-    return logits
+    logits, iou = model.decode_head(emb, pe, sparse, dense, multimask=False)
+    return (logits, iou[:, 0]) if with_iou else logits
 
 
 def source_probabilities(names: list, weights: str):
@@ -157,6 +163,19 @@ def source_probabilities(names: list, weights: str):
     if (p < 0).any() or p.sum() <= 0:
         raise ValueError(f"source_weights must be >= 0 with a positive sum, got {weights!r}")
     return p / p.sum()
+
+
+def source_names(sources: str) -> tuple[str, ...]:
+    """The labelled sources named by `sources` ("" = the three the shipped runs used, "all")."""
+    if not sources:
+        return datasets.DATASETS
+    if sources == "all":
+        return datasets.ALL_DATASETS
+    names = tuple(name.strip() for name in sources.split(",") if name.strip())
+    unknown = [name for name in names if name not in datasets.ALL_DATASETS]
+    if unknown or not names:
+        raise ValueError(f"sources names {unknown or sources!r}; choose from {datasets.ALL_DATASETS} or 'all'")
+    return names
 
 
 def draw_crop(groups: dict, rng: np.random.Generator, cfg: FinetuneConfig, image_weights=None):
@@ -233,7 +252,7 @@ def finetune_step(model, optimizer, groups, rng, cfg: FinetuneConfig, image_weig
                 first_region = gt & ~inner
             prompts = simulate(model, emb.detach(), gt, rng, cfg.max_clicks, cfg.box_prob,
                                decode_fn=decode_fn, first_region=first_region, gamma=cfg.click_gamma)
-            logits = decode_fn(model, emb, prompts)
+            logits, iou_estimate = decode_fn(model, emb, prompts, with_iou=True)
             up = F.interpolate(logits, size=(side, side), mode="bilinear", align_corners=False)
             up = up[..., : gt.shape[0], : gt.shape[1]]
             target = torch.from_numpy(gt)[None, None].to(device)
@@ -241,7 +260,10 @@ def finetune_step(model, optimizer, groups, rng, cfg: FinetuneConfig, image_weig
             if cfg.click_loss_weight:
                 near = click_neighbourhood(prompts.points, gt.shape, cfg.click_loss_radius)
                 loss = loss + cfg.click_loss_weight * click_loss(up, target, near) / count
-            ious.append(binary_iou(up.detach(), target).item())
+            measured = binary_iou(up.detach(), target)
+            if cfg.iou_loss_weight:  # SAM's IoU-head loss: MSE to the IoU the mask really has
+                loss = loss + cfg.iou_loss_weight * F.mse_loss(iou_estimate.float(), measured.reshape(1)) / count
+            ious.append(measured.item())
         loss.backward()
         total += loss.item()
     torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 1.0)
@@ -270,7 +292,7 @@ def train(init: Path | None, out: Path, cfg: FinetuneConfig, resume: bool = Fals
     optimizer = make_optimizer(model, cfg)
     rng = np.random.default_rng(cfg.seed)
     if groups is None or cfg.balance_kinds:  # read the labelled data once for both
-        instances = {name: datasets.load_instances(name, "train", data_root) for name in datasets.DATASETS}
+        instances = {name: datasets.load_instances(name, "train", data_root) for name in source_names(cfg.sources)}
     if groups is None:
         groups = {name: group_by_image(items) for name, items in instances.items()}
     image_weights = None
