@@ -7,7 +7,9 @@ structure stays in one piece) and drops the rest; a second piece of a split obje
 clicking it. A click is also a statement about its own pixel, which the small decoder does not
 always honour (after 20 simulated clicks its mask contradicted 19-28% of them): with
 ``hold_clicks`` a disc of one pixel's radius around each contradicted click is set to the click's
-side, as seed-based tools (GrabCut) treat their seeds.
+side, as seed-based tools (GrabCut) treat their seeds. Pixels the user painted into or erased from
+the shown mask with a brush (``Prompts.painted`` / ``erased``) are held the same way, under the same
+``hold_clicks`` switch, after everything else: a brush stroke is the user's last word on its pixels.
 
 ``hrsam_model.Predictor`` returns the decoder's own mask, as segment-anything does; the engine
 (``SliceEngine.predict``) applies a ``MaskPolicy`` to it at slice resolution. Only the shown mask
@@ -39,15 +41,16 @@ class MaskPolicy:
     hold_clicks: bool = True
 
     def apply(self, mask: SparseMask, points, labels, *, has_box: bool,
-              user_clicks: bool) -> SparseMask:
+              user_clicks: bool, painted=(), erased=()) -> SparseMask:
         """``mask`` (slice pixels) as shown for clicks ``points`` ((row, col) slice pixels) with
-        ``labels`` (1 inside, 0 outside): the clicks the model was shown."""
-        if not len(points):
-            return mask
-        if self.keep_clicked_pieces and not has_box:
+        ``labels`` (1 inside, 0 outside): the clicks the model was shown; ``painted`` /
+        ``erased``: brushed (row, col) pixels."""
+        if len(points) and self.keep_clicked_pieces and not has_box:
             mask = keep_clicked_pieces_on_slice(mask, points, labels)
-        if self.hold_clicks and user_clicks:
+        if len(points) and self.hold_clicks and user_clicks:
             mask = hold_clicks_on_slice(mask, points, labels)
+        if self.hold_clicks and user_clicks and (len(painted) or len(erased)):
+            mask = hold_painted_on_slice(mask, painted, erased)
         return mask
 
 
@@ -142,3 +145,25 @@ def hold_clicks_on_slice(mask: SparseMask, points, labels) -> SparseMask:
     near = [(r, c, v) for r, c, v in clicks if top <= r < bottom and left <= c < right]
     held = hold_clicks(dense, [(c - left, r - top) for r, c, _ in near], [v for _, _, v in near])
     return SparseMask.from_dense(held, offset=(top, left), shape=mask.shape)
+
+
+def hold_painted_on_slice(mask: SparseMask, painted, erased) -> SparseMask:
+    """``mask`` with the ``painted`` (row, col) pixels set and the ``erased`` ones cleared; only
+    the bounding box of the mask and the strokes is ever dense. Pixels off the slice are ignored."""
+    height, width = mask.shape
+    strokes = [np.asarray(p, dtype=np.int64).reshape(-1, 2) for p in (painted, erased)]
+    strokes = [s[(s[:, 0] >= 0) & (s[:, 0] < height) & (s[:, 1] >= 0) & (s[:, 1] < width)] for s in strokes]
+    every = np.concatenate(strokes)
+    if not len(every):
+        return mask
+    top, left = every.min(axis=0)
+    bottom, right = every.max(axis=0) + 1
+    if not mask.empty:
+        r0, c0, r1, c1 = mask.bbox
+        top, left, bottom, right = min(top, r0), min(left, c0), max(bottom, r1), max(right, c1)
+    dense = np.zeros((bottom - top, right - left), bool)
+    if not mask.empty:
+        dense[r0 - top:r1 - top, c0 - left:c1 - left] = mask.crop
+    dense[strokes[0][:, 0] - top, strokes[0][:, 1] - left] = True
+    dense[strokes[1][:, 0] - top, strokes[1][:, 1] - left] = False
+    return SparseMask.from_dense(dense, offset=(top, left), shape=mask.shape)

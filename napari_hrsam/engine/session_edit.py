@@ -1,12 +1,15 @@
 """Editing: a committed object back in progress (its prompts on the current slice, refined with
-clicks; ``commit`` writes it back under the same id), and the stroke prompts (``add_scribble``,
-``set_lasso``; ``strokes``). ``Session`` inherits this. Objects that segment-all found are edited
+clicks; ``commit`` writes it back under the same id), the stroke prompts (``add_scribble``,
+``set_lasso``; ``strokes``) and brush corrections (``paint``). ``Session`` inherits this. Objects that segment-all found are edited
 the same way (their prompt is the grid click that found them)."""
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
 from .history import LabelPatch, Step
+from .mask_policy import hold_painted_on_slice
 from .prompt_checks import checked_box
 from .propagation_rules import piece_points
 from .resampling import mask_logits
@@ -20,12 +23,34 @@ from .state import (
     SliceState,
     SparseMask,
 )
-from .strokes import checked_path, lasso_prompts, scribble_points
+from .strokes import checked_path, checked_pixels, lasso_prompts, scribble_points
 
 
 class SessionEdit:
-    """``edit_object`` (and the parts of ``commit`` it needs), ``add_scribble`` and ``set_lasso``
-    for ``Session``."""
+    """``edit_object`` (and the parts of ``commit`` it needs), ``add_scribble``, ``set_lasso``
+    and ``paint`` for ``Session``."""
+
+    def paint(self, pixels_rc, inside: bool = True) -> np.ndarray | None:
+        """Brush correction of the shown mask on the current slice: ``pixels_rc`` ((row, col)
+        ints) painted in (``inside``) or erased. The mask changes at once (no model run), becomes
+        the next click's mask prompt, and the pixels stay on their side through the following
+        predictions on this slice (held like clicks, under ``MaskPolicy.hold_clicks``). One undo
+        step. ValueError (nothing changes) with no mask on this slice or pixels off the slice."""
+        key = self._require_slice()
+        state = self._current_state()
+        if state is None or state.result is None:
+            raise ValueError("nothing to paint on: click the object first, then paint or erase its mask")
+        pixels = checked_pixels(pixels_rc, self.slice_shape)
+        prompts = state.prompts.with_paint(pixels, inside)
+        if prompts == state.prompts:
+            return self.preview
+        old = state.result
+        mask = hold_painted_on_slice(old.mask, prompts.painted, prompts.erased)
+        result = replace(old, mask=mask, logits=mask_logits(mask, old.region, self._engine.target_size),
+                         prompts=prompts, look_closer=None, model_empty=False)
+        after = self._object.with_slice(key, replace(state, prompts=prompts, result=result, source="user"))
+        self._push(Step("paint" if inside else "erase", self._object, after, self._generation + 1))
+        return self.preview
 
     def add_scribble(self, path_rc, positive: bool = True, predict: bool = True) -> np.ndarray | None:
         """A stroke ((row, col) vertices) over what the mask misses (``positive``) or wrongly

@@ -227,6 +227,7 @@ class SliceEngine:
             mask = paste(coarse, region, shape)
         model_empty = mask.empty
         mask = settings.mask_policy.apply(mask, [p for p, _ in inside], [v for _, v in inside],
-                                          has_box=prompts.box is not None, user_clicks=user_clicks)
+                                          has_box=prompts.box is not None, user_clicks=user_clicks,
+                                          painted=prompts.painted, erased=prompts.erased)
         return SliceResult(mask, logits, float(answer.iou), region, prompts, settings=settings,
                            model_empty=model_empty)

@@ -45,12 +45,16 @@ class Prompts:
 
     ``points``: ((row, col), ...) floats in slice pixels; ``labels``: 1 = inside
     (positive), 0 = outside (negative), one per point; ``box``: (row0, col0, row1, col1)
-    or None.
+    or None. ``painted`` / ``erased``: ((row, col), ...) int pixels the user painted into or
+    erased from the shown mask with a brush (sorted, disjoint); the mask policy holds them on
+    their side like clicks. They are not shown to the model except through the mask prompt.
     """
 
     points: tuple[tuple[float, float], ...] = ()
     labels: tuple[int, ...] = ()
     box: tuple[float, float, float, float] | None = None
+    painted: tuple[tuple[int, int], ...] = ()
+    erased: tuple[tuple[int, int], ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -64,6 +68,17 @@ class Prompts:
         return replace(self, points=self.points + ((float(row), float(col)),),
                        labels=self.labels + (int(label),))
 
+    def with_paint(self, pixels, inside: bool) -> "Prompts":
+        """These prompts with ``pixels`` ((row, col) ints) painted in (``inside``) or erased:
+        a later stroke wins over an earlier one on the same pixel."""
+        new = {(int(r), int(c)) for r, c in pixels}
+        painted, erased = set(self.painted), set(self.erased)
+        if inside:
+            painted, erased = painted | new, erased - new
+        else:
+            painted, erased = painted - new, erased | new
+        return replace(self, painted=tuple(sorted(painted)), erased=tuple(sorted(erased)))
+
     def without_point(self, index: int) -> "Prompts":
         points, labels = list(self.points), list(self.labels)
         del points[index], labels[index]
@@ -73,12 +88,16 @@ class Prompts:
         """True when self is ``other`` plus more points (same box): then the previous
         logits are a good mask prompt, as in SAM's iterative clicking."""
         n = len(other.points)
-        return (self.box == other.box and len(self.points) > n
+        return (self.box == other.box and len(self.points) > n and self.painted == other.painted
+                and self.erased == other.erased
                 and self.points[:n] == other.points and self.labels[:n] == other.labels)
 
     def to_dict(self) -> dict:
-        return {"points": [list(p) for p in self.points], "labels": list(self.labels),
-                "box": None if self.box is None else list(self.box)}
+        out = {"points": [list(p) for p in self.points], "labels": list(self.labels),
+               "box": None if self.box is None else list(self.box)}
+        if self.painted or self.erased:
+            out.update(painted=[list(p) for p in self.painted], erased=[list(p) for p in self.erased])
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> "Prompts":
@@ -86,7 +105,9 @@ class Prompts:
         box = data.get("box")
         return cls(tuple(tuple(float(v) for v in p) for p in data.get("points", ())),
                    tuple(int(v) for v in data.get("labels", ())),
-                   None if box is None else tuple(float(v) for v in box))
+                   None if box is None else tuple(float(v) for v in box),
+                   tuple((int(r), int(c)) for r, c in data.get("painted", ())),
+                   tuple((int(r), int(c)) for r, c in data.get("erased", ())))
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compared by identity

@@ -1,6 +1,7 @@
 """Randomised sequences of user actions on a small volume (fake predictor).
 
 Checked after every action against a shadow history of label snapshots:
+(clicks, boxes, scribbles, lassos, brush strokes, editing a committed object, propagation, ...):
 committed labels change only on commit, remove-object, and undo/redo of those; undo
 returns exactly the labels from before the step, redo exactly those after; undoing
 everything gives back the initial labels and an empty object.
@@ -57,6 +58,19 @@ def act(session, rng, name):
             if rng.random() < 0.2:
                 session.add_point(random_point(rng), predict=False)
             session.apply(prediction)
+    elif name == "scribble":
+        session.add_scribble([random_point(rng), random_point(rng)], positive=rng.random() < 0.75,
+                             predict=rng.random() < 0.7)
+    elif name == "lasso":
+        (r, c), half = random_point(rng), int(rng.integers(2, 7))
+        session.set_lasso([(r - half, c - half), (r - half, c + half), (r + half, c + half), (r + half, c - half)],
+                          predict=rng.random() < 0.7)
+    elif name == "edit":
+        ids = [int(v) for v in np.unique(session.labels) if v] + [99]
+        session.edit_object(ids[rng.integers(len(ids))])
+    elif name == "paint":
+        r, c = random_point(rng)
+        session.paint([(r + dr, c + dc) for dr in range(2) for dc in range(3)], inside=rng.random() < 0.6)
     elif name == "reset":
         session.reset()
     elif name == "commit":
@@ -77,7 +91,8 @@ def act(session, rng, name):
 
 ACTIONS = ["point"] * 6 + ["remove point", "box", "resolve", "resolve", "reset", "commit",
                            "commit", "remove object", "propagate", "propagate", "slice",
-                           "slice", "undo", "undo", "undo", "redo", "redo"]
+                           "slice", "undo", "undo", "undo", "redo", "redo", "scribble", "lasso",
+                           "edit", "paint", "paint"]
 
 
 def run_sequence(seed):

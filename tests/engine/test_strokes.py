@@ -69,3 +69,55 @@ def test_scribble_points_follow_the_stroke():
     vertices = checked_path([(0, 0), (0, 40), (30, 40)], (50, 50), closed=False)
     points = scribble_points(vertices)
     assert points[0] == (0.0, 0.0) and points[-1] == (30.0, 40.0) and len(points) == 4
+
+
+def test_painted_pixels_stay_painted_after_the_next_click():
+    image = disk((120, 160), (40, 50), 14) + disk((120, 160), (90, 120), 11, value=180)
+    session = Session(image, FakePredictor(target_size=256))
+    session.add_point((40, 50))
+    before = session.preview.copy()
+    bridge = [(r, c) for r in range(60, 66) for c in range(60, 100)]  # nothing there in the image
+    erased = [(40, 50 + d) for d in range(-3, 4)]  # a line through the disk
+    session.paint(bridge)
+    session.paint(erased, inside=False)
+    shown = session.preview
+    assert all(shown[r, c] for r, c in bridge) and not any(shown[r, c] for r, c in erased)
+    assert session.history[0][-2:] == ["paint", "erase"]
+    session.add_point((30, 50))  # the model runs again: the strokes hold
+    after = session.preview
+    assert all(after[r, c] for r, c in bridge) and not any(after[r, c] for r, c in erased)
+    assert after[30, 50] and after[45, 50]
+    session.commit()
+    record = session.objects[1]["slices"][0]["prompts"]
+    assert len(record["painted"]) == len(bridge) and len(record["erased"]) == len(erased)
+    session.undo()  # the commit
+    session.undo()  # the click
+    session.undo()  # the erase
+    assert session.preview[40, 50]
+    session.undo()  # the paint
+    np.testing.assert_array_equal(session.preview, before)
+
+
+def test_a_later_stroke_wins_and_bad_brush_input_changes_nothing():
+    session = Session(disk((60, 60), (30, 30), 10), FakePredictor(target_size=256))
+    with pytest.raises(ValueError, match="click the object first"):
+        session.paint([(30, 30)])
+    session.add_point((30, 30))
+    session.paint([(5, 5), (5, 6)])
+    session.paint([(5, 6)], inside=False)
+    assert session.prompts.painted == ((5, 5),) and session.prompts.erased == ((5, 6),)
+    steps = len(session.history[0])
+    for bad, message in (([], "no pixel"), ([(5, 60)], "leaves the slice"), ([(float("nan"), 1)], "NaN"),
+                         ("x", "pairs")):
+        with pytest.raises(ValueError, match=message):
+            session.paint(bad)
+    assert len(session.history[0]) == steps and session.preview[5, 5] and not session.preview[5, 6]
+
+
+def test_painting_only_shows_with_held_clicks():
+    session = Session(disk((60, 60), (30, 30), 10), FakePredictor(target_size=256), mask_policy=NO_HOLD)
+    session.add_point((30, 30))
+    session.paint([(5, 5)])
+    assert session.preview[5, 5]  # shown at once
+    session.add_point((32, 30))
+    assert not session.preview[5, 5]  # the official output: the model's mask as drawn
