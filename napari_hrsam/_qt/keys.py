@@ -25,6 +25,9 @@ MOUSE_BINDINGS = (
     ("Left click", "add a point (positive, or negative after T)"),
     ("Right click", "add a negative point"),
     ("Drag a rectangle", "box prompt (on the HRSAM box layer, rectangle tool)"),
+    ("Draw a path", "scribble over what the mask misses (HRSAM box layer, path tool; negative after T)"),
+    ("Draw a polygon", "lasso around the object (HRSAM box layer, polygon or lasso tool)"),
+    ("Brush / eraser", "paint into or erase from the mask (HRSAM preview layer); the pixels stay"),
 )
 
 

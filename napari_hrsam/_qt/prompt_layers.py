@@ -51,7 +51,7 @@ def add_helper_layers(viewer, image_layer) -> tuple:
     size = max(3.0, 0.015 * max(shape[-2:]))
     colors = DirectLabelColormap(color_dict={None: "transparent", 0: "transparent", 1: PREVIEW_COLOR})
     preview = viewer.add_labels(np.zeros(shape, np.uint8), name=PREVIEW_NAME, opacity=0.6, colormap=colors, **place)
-    preview.editable = False
+    preview.selected_label = 1  # napari's brush paints the mask, its eraser takes out of it
     box = viewer.add_shapes(ndim=ndim, name=BOX_NAME, edge_color="yellow", face_color="transparent",
                             **place)
     points = viewer.add_points(np.empty((0, ndim)), ndim=ndim, name=POINTS_NAME, size=size,

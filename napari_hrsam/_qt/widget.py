@@ -32,6 +32,7 @@ from napari_hrsam._qt.scheduling import USER_ERRORS, PredictionScheduling
 from napari_hrsam._qt.segment_all import SegmentAllAction
 from napari_hrsam._qt.session_choice import SessionChoice
 from napari_hrsam._qt.session_shelf import SessionShelf
+from napari_hrsam._qt.strokes import StrokeActions
 from napari_hrsam._qt.worker import TaskRunner
 from napari_hrsam.engine.cancel import cancel_click
 from napari_hrsam.engine.embedding_cache import EmbeddingCache
@@ -42,7 +43,8 @@ from napari_hrsam.engine.session import Session
 from . import keys as _keys, prompt_layers as layers_io
 
 
-class HRSAMWidget(SessionChoice, PredictionScheduling, SegmentAllAction, EditObjectAction, QWidget):
+class HRSAMWidget(SessionChoice, PredictionScheduling, SegmentAllAction, EditObjectAction, StrokeActions,
+                  QWidget):
     """Click-to-segment with HRSAM. See ``_keys.KEY_BINDINGS`` for the shortcuts.
 
     ``predictor_factory(choice)`` (a ``ModelChoice``) makes the predictor for a new session; the
@@ -191,6 +193,7 @@ class HRSAMWidget(SessionChoice, PredictionScheduling, SegmentAllAction, EditObj
         self._points.mouse_drag_callbacks.append(click_callback(self._on_click, lambda layer: layer.mode == "pan_zoom"))
         self._points.events.data.connect(self._on_prompt_layer_changed)
         self._boxes.events.data.connect(self._on_prompt_layer_changed)
+        self._preview.events.paint.connect(self._on_preview_painted)
         self._on_polarity_changed(self.negative_check.isChecked())
         self.viewer.layers.selection.active = self._points
         self._refresh_layer_choices()
@@ -258,7 +261,8 @@ class HRSAMWidget(SessionChoice, PredictionScheduling, SegmentAllAction, EditObj
             return
         if self._points is not None:
             layers_io.color_points(self._points)
-        self._send_prompts()
+        if not self._take_strokes():  # paths and polygons on the box layer are scribbles and lassos
+            self._send_prompts()
 
     def _send_prompts(self):
         """Hand every prompt on the current slice to the session (one undo step)."""

@@ -302,16 +302,17 @@ class Session(SessionWork, SessionAuto, SessionEdit):
     def set_prompts(self, points: Sequence[Sequence[float]] = (), labels: Sequence[int] = (),
                     box: Sequence[float] | None = None,
                     predict: bool = True) -> np.ndarray | None:
-        """Replace all prompts of the current slice at once (e.g. from a napari Points
-        layer); labels 1 = positive, 0 = negative. One undo step; no-op if unchanged."""
+        """Replace the clicks and the box of the current slice at once (e.g. from a napari
+        Points layer; its brush strokes stay); labels 1 = positive, 0 = negative. One undo
+        step; no-op if unchanged."""
         points, labels = list(points), [int(v) for v in labels]
         if len(points) != len(labels):
             raise ValueError(f"{len(points)} points but {len(labels)} labels")
         if any(v not in (POSITIVE, NEGATIVE) for v in labels):
             raise ValueError(f"point labels must be 1 (positive) or 0 (negative), got {labels}")
         checked = tuple(checked_point(p, self.slice_shape) for p in points)
-        prompts = Prompts(checked, tuple(labels),
-                          None if box is None else checked_box(box, self.slice_shape))
+        prompts = replace(self.prompts, points=checked, labels=tuple(labels),
+                          box=None if box is None else checked_box(box, self.slice_shape))
         return self._change_prompts("set prompts", prompts, predict)
 
     def reset(self) -> None:

@@ -19,6 +19,7 @@ from qtpy.QtWidgets import QLabel
 
 import napari_hrsam._qt.scheduling as scheduling_module
 import napari_hrsam._qt.session_choice as widget_sessions_module
+import napari_hrsam._qt.strokes as strokes_module
 import napari_hrsam._qt.widget as widget_module
 from _session_fakes import FakePredictor, disk
 from napari_hrsam.io import images as io
@@ -68,7 +69,7 @@ def messages(monkeypatch):
     """Notifications the widget shows, by kind."""
     seen = {"error": [], "info": [], "warning": []}
     for kind in seen:
-        for module in (widget_module, widget_sessions_module, scheduling_module):
+        for module in (widget_module, widget_sessions_module, scheduling_module, strokes_module):
             if hasattr(module, f"show_{kind}"):
                 monkeypatch.setattr(module, f"show_{kind}", seen[kind].append)
     return seen
