@@ -43,6 +43,7 @@ from .predictor_switch import unpredicted, unpredicted_step
 from .prompt_checks import checked_box, checked_point
 from .result_memo import ResultMemo
 from .session_auto import SessionAuto
+from .session_autosave import SessionAutosave
 from .session_edit import SessionEdit
 from .session_work import SessionWork
 from .slice_engine import SliceEngine
@@ -60,7 +61,7 @@ from .state import (
 DEFAULT_CACHE_BYTES = 1 << 30
 
 
-class Session(SessionWork, SessionAuto, SessionEdit):
+class Session(SessionWork, SessionAuto, SessionEdit, SessionAutosave):
     """Click-to-segment session with undo/redo, commit and slice propagation.
 
     Parameters
@@ -90,6 +91,11 @@ class Session(SessionWork, SessionAuto, SessionEdit):
         first click finds it on the whole slice, then looks again closer. Settable later.
     mask_policy : what the shown mask keeps of the decoder's (``MaskPolicy``: only the clicked
         pieces, every click held, by default). Settable later.
+    autosave : a folder (``napari_hrsam.engine.autosave``): every change to the labels is saved
+        there before the call returns (crash-safe); a folder holding this image's saved work
+        resumes it (the labels, the objects with their prompts; the next id continues). A
+        folder of another image is refused (ValueError). ``autosave_status`` says where the
+        labels go, or that a save failed and they live in memory only.
 
     Raises ValueError for unusable input (no image, < 2 spatial axes, wrong labels
     shape/dtype, bad axes/position/limits).
@@ -100,7 +106,7 @@ class Session(SessionWork, SessionAuto, SessionEdit):
                  position: Sequence[int] | None = None, contrast_limits=None,
                  channels: Sequence[int] | None = None, cache: EmbeddingCache | None = None,
                  cache_bytes: int = DEFAULT_CACHE_BYTES, data_key=None, zoom_in: bool = False,
-                 mask_policy: MaskPolicy = MaskPolicy()):
+                 mask_policy: MaskPolicy = MaskPolicy(), autosave=None):
         layout = ImageLayout(image, channel_axis, rgb)
         key = layout.slice_key(position, displayed_axes)
         limits = normalise_limits(contrast_limits, layout.n_channels)
@@ -119,6 +125,8 @@ class Session(SessionWork, SessionAuto, SessionEdit):
         self._history = History()
         self._generation = 0
         self._results = ResultMemo()  # so redo and repeated prompts need no model run
+        if autosave is not None:  # may resume: labels and objects from the folder
+            self._open_autosave(autosave, labels_given=labels is not None)
 
     # ----------------------------------------------------------------- read-only state
     @property
@@ -382,6 +390,7 @@ class Session(SessionWork, SessionAuto, SessionEdit):
         if step.labels is not None:
             step.labels.undo(self._labels)
         self._restore(step.before, step.objects_before if step.labels else self._objects, True)
+        self._autosaved(step.labels)
         return True
 
     def redo(self) -> bool:
@@ -393,6 +402,7 @@ class Session(SessionWork, SessionAuto, SessionEdit):
         if step.labels is not None:
             step.labels.redo(self._labels)
         self._restore(step.after, step.objects_after if step.labels else self._objects, True)
+        self._autosaved(step.labels)
         return True
 
     # ----------------------------------------------------------------- export
@@ -462,6 +472,7 @@ class Session(SessionWork, SessionAuto, SessionEdit):
         if step.labels is not None:
             self._objects = step.objects_after
         self._generation = step.generation
+        self._autosaved(step.labels)
 
     def _restore(self, state: ObjectState, objects, refresh: bool = False) -> None:
         """Show ``state``; ``refresh`` (undo, redo): its slices made under other settings are due again."""
