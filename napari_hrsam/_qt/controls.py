@@ -56,6 +56,15 @@ def build_controls(widget) -> None:
     widget.zoom_check.setToolTip("The first click finds the object on the whole slice; then each click "
                                  "is decoded in a window around it (1.4x its extent, at least 200 px), "
                                  "enlarged to the model's input size")
+    widget.autosave_check = QCheckBox("autosave to")
+    widget.autosave_check.setChecked(True)
+    widget.autosave_check.setToolTip("Every commit, removal, edit and Segment all is saved (crash-safe) "
+                                     "before the next action; reopening the image resumes the work")
+    widget.autosave_edit = QLineEdit()
+    widget.autosave_edit.setPlaceholderText("a folder (default: next to the image's file)")
+    autosave_row = QHBoxLayout()
+    autosave_row.addWidget(widget.autosave_check)
+    autosave_row.addWidget(widget.autosave_edit)
     widget.model_label = QLabel(f"{DEFAULT_MODEL}: loads on the first click")
     widget.model_label.setWordWrap(True)
 
@@ -110,6 +119,17 @@ def build_controls(widget) -> None:
     automatic.addWidget(widget.density_spin)
     automatic.addWidget(widget.all_slices_check)
 
+    series = QHBoxLayout()
+    widget.open_series_button = _button("Open series…", lambda: _choose_series(widget))
+    widget.open_series_button.setToolTip("A folder of images to annotate one after another; each image's "
+                                         "labels autosave in the folder's hrsam-project")
+    widget.previous_image_button = _button("◀ Previous", widget.previous_image)
+    widget.next_image_button = _button("Next ▶", widget.next_image)
+    widget.next_image_button.setToolTip("Mark this image done and show the next one")
+    widget.series_label = QLabel("")
+    for item in (widget.open_series_button, widget.previous_image_button, widget.next_image_button):
+        series.addWidget(item)
+
     widget.progress_bar = QProgressBar()
     widget.progress_bar.setVisible(False)
     widget.status_label = QLabel("Add an image, then click on an object.")
@@ -127,10 +147,13 @@ def build_controls(widget) -> None:
     layout.addWidget(widget.pieces_check)
     layout.addWidget(widget.hold_check)
     layout.addWidget(widget.zoom_check)
+    layout.addLayout(autosave_row)
     layout.addWidget(widget.model_label)
     layout.addLayout(buttons)
     layout.addLayout(propagate)
     layout.addLayout(automatic)
+    layout.addLayout(series)
+    layout.addWidget(widget.series_label)
     layout.addWidget(widget.progress_bar)
     layout.addWidget(widget.status_label)
     layout.addWidget(help_label)
@@ -142,6 +165,8 @@ def build_controls(widget) -> None:
         combo.currentIndexChanged.connect(widget._on_model_changed)
     widget.checkpoint_edit.editingFinished.connect(widget._on_model_changed)
     widget.negative_check.toggled.connect(widget._on_polarity_changed)
+    widget.autosave_check.toggled.connect(widget._on_autosave_changed)
+    widget.autosave_edit.editingFinished.connect(widget._on_autosave_changed)
     for check in (widget.pieces_check, widget.hold_check, widget.zoom_check):
         check.toggled.connect(widget._on_option_changed)
 
@@ -151,6 +176,12 @@ def _choose_checkpoint(widget) -> None:
     if path:
         widget.checkpoint_edit.setText(path)
         widget._on_model_changed()
+
+
+def _choose_series(widget) -> None:
+    folder = QFileDialog.getExistingDirectory(widget, "HRSAM: a folder of images to annotate")
+    if folder:
+        widget.open_series(folder)
 
 
 def _button(text, slot) -> QPushButton:

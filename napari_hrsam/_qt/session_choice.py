@@ -74,7 +74,8 @@ class SessionChoice:
             )
         if labels is not None and labels.multiscale:
             raise ValueError(f"The labels layer '{labels.name}' is multiscale; choose '{NEW_LABELS}'.")
-        config = (id(image), id(image.data), None if labels is None else id(labels.data))
+        autosave = self.autosave_folder()
+        config = (id(image), id(image.data), None if labels is None else id(labels.data), autosave)
         if self._session is not None and config == self._session_config:
             self._use_chosen_model()
             self._session.set_slice(position, axes)
@@ -84,7 +85,9 @@ class SessionChoice:
         labels_data = labels.data if labels is not None else np.zeros(shape, np.uint16)
         session = Session(data, predictor, labels=labels_data, rgb=image.rgb, displayed_axes=axes,
                           position=position, contrast_limits=self._contrast_of(image), cache=self._cache,
-                          zoom_in=self.zoom_check.isChecked(), mask_policy=self.mask_policy)
+                          zoom_in=self.zoom_check.isChecked(), mask_policy=self.mask_policy,
+                          autosave=autosave)
+        self._warn_if_not_saved(session)
         if labels is None:  # only now, so a failed start adds nothing
             metadata = {k: image.metadata[k] for k in GEOMETRY_KEYS if k in image.metadata}
             with self._quiet():
@@ -94,7 +97,7 @@ class SessionChoice:
                 self.viewer.layers.move(self.viewer.layers.index(labels), self.viewer.layers.index(self._preview))
             self._refresh_layer_choices()
             _select(self.labels_combo, labels)
-            config = config[:2] + (id(labels.data),)
+            config = config[:2] + (id(labels.data), autosave)
             self._select_prompts()
         self._session, self._session_config, self._labels_layer = session, config, labels
         self._predictor_config = self.model_choice

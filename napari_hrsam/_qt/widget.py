@@ -20,6 +20,7 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import QWidget
 
+from napari_hrsam._qt.autosave_choice import AutosaveChoice
 from napari_hrsam._qt.clicks import click_callback
 from napari_hrsam._qt.controls import (
     NEW_LABELS,
@@ -30,6 +31,7 @@ from napari_hrsam._qt.controls import (
 from napari_hrsam._qt.edit_object import EditObjectAction
 from napari_hrsam._qt.scheduling import USER_ERRORS, PredictionScheduling
 from napari_hrsam._qt.segment_all import SegmentAllAction
+from napari_hrsam._qt.series_mode import SeriesMode
 from napari_hrsam._qt.session_choice import SessionChoice
 from napari_hrsam._qt.session_shelf import SessionShelf
 from napari_hrsam._qt.strokes import StrokeActions
@@ -44,7 +46,7 @@ from . import keys as _keys, prompt_layers as layers_io
 
 
 class HRSAMWidget(SessionChoice, PredictionScheduling, SegmentAllAction, EditObjectAction, StrokeActions,
-                  QWidget):
+                  AutosaveChoice, SeriesMode, QWidget):
     """Click-to-segment with HRSAM. See ``_keys.KEY_BINDINGS`` for the shortcuts.
 
     ``predictor_factory(choice)`` (a ``ModelChoice``) makes the predictor for a new session; the
@@ -184,6 +186,7 @@ class HRSAMWidget(SessionChoice, PredictionScheduling, SegmentAllAction, EditObj
             image.events.contrast_limits.connect(self._on_contrast_changed)
             self._add_helpers(image)
             self.status_label.setText(f"Click on an object in '{image.name}'.")
+        self._choose_autosave_default(image)
 
     # ------------------------------------------------------------------ helper layers
     def _add_helpers(self, image):
@@ -338,7 +341,8 @@ class HRSAMWidget(SessionChoice, PredictionScheduling, SegmentAllAction, EditObj
         self._labels_layer.refresh()
         self._show_session_prompts()
         self._after_change()
-        self.status_label.setText(f"Committed object {label_id} to '{self._labels_layer.name}'.")
+        saved = f" ({session.autosave_status})" if session.autosave_status else ""
+        self.status_label.setText(f"Committed object {label_id} to '{self._labels_layer.name}'{saved}.")
 
     def next_object(self):
         """Commit the object if it has a mask, else forget its prompts; then start a new one."""
@@ -446,7 +450,7 @@ class HRSAMWidget(SessionChoice, PredictionScheduling, SegmentAllAction, EditObj
         if session.iou is not None:
             parts.append(session.warning or f"predicted IoU {session.iou:.2f}")
         parts.append(f"{len(session.object_masks())} slice(s) segmented, {len(session.objects)} committed")
-        self.status_label.setText(", ".join(parts))
+        self.status_label.setText(", ".join(parts) + (f"; {session.autosave_status}" if session.autosave_status else ""))
 
     def _update_buttons(self):
         session = self._session

@@ -4,6 +4,8 @@
     hrsam segment IMAGE --point X,Y[,1|0] ... --out MASK
     hrsam embed IMAGE_OR_DIR --out STORE.zarr           precompute slice embeddings
     hrsam eval --model hrsam_tiny --dataset nuclei      the click protocol's table
+    hrsam export DIR --format coco|tiff --out OUT       saved objects for training
+    hrsam series status DIR                             which images of a series are done
 
 Every command drives ``napari_hrsam.engine.session.Session`` (the widget's engine). Errors are
 one line on stderr (``hrsam: error: ...``) and a non-zero exit; ``--debug`` shows the
@@ -40,8 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .demo import add_demo
     from .embed import add_embed
     from .eval import add_eval
+    from .export import add_export
     from .model import model_options
     from .segment import add_segment
+    from .series import add_series
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true",
@@ -52,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                      formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
-    for add in (add_demo, add_segment, add_embed, add_eval):
+    for add in (add_demo, add_segment, add_embed, add_eval, add_export, add_series):
         add(commands, parents=[common, model])
     return parser
 

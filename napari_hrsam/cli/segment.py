@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_hrsam import io
+from napari_hrsam.io import ngff
 
 from .model import load_model, mask_policy
 
@@ -257,8 +258,10 @@ def _prompts_on_slice(args, rows: int, cols: int):
 
 
 def _output_kind(out: str, image: str, ndim: int) -> str:
-    """"geometry" (SimpleITK with spacing/origin/direction), "tiff" or "png"."""
+    """"geometry" (SimpleITK with spacing/origin/direction), "ngff" (OME-Zarr labels), "tiff" or "png"."""
     suffix = io.path_suffix(out)
+    if Path(out).name.endswith(ngff.SUFFIXES):
+        return "ngff"
     has_geometry = Path(image).is_dir() or io.path_suffix(image) in GEOMETRY_FORMATS
     if suffix in io.LABEL_SUFFIXES:
         return "geometry"
@@ -273,7 +276,7 @@ def _output_kind(out: str, image: str, ndim: int) -> str:
                              f"{', '.join(io.LABEL_SUFFIXES)}")
         return "png"
     raise ValueError(f"cannot write a mask as '{suffix or Path(out).name}': use "
-                     f"{', '.join(MASK_2D_SUFFIXES + io.LABEL_SUFFIXES)}")
+                     f"{', '.join(MASK_2D_SUFFIXES + io.LABEL_SUFFIXES + ngff.SUFFIXES)}")
 
 
 def _write_mask(out: str, labels: np.ndarray, metadata: dict, kind: str, dtype=np.uint8) -> list[str]:
@@ -281,6 +284,8 @@ def _write_mask(out: str, labels: np.ndarray, metadata: dict, kind: str, dtype=n
     path = Path(out)
     if kind == "geometry":
         return io.write_labels(path, labels, metadata)
+    if kind == "ngff":  # into the image's store when OUT is the input OME-Zarr, else a new store
+        return [str(ngff.write_ngff_labels(path, labels.astype(dtype, copy=False), scale=metadata.get("spacing")))]
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "tiff":
         import tifffile

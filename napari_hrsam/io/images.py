@@ -61,15 +61,17 @@ def read_image(path) -> tuple[np.ndarray, dict]:
     """Read an image file or a DICOM series folder into ``(array, metadata)``.
 
     Volumes (.nii, .nii.gz, .nrrd, .mha, .mhd), DICOM folders (the series with the most files
-    is read; a single .dcm file reads the series it belongs to) and planar images (.tif, .png,
-    .jpg). Intensities are returned as stored after the file's own rescale (so CT stays in HU).
+    is read; a single .dcm file reads the series it belongs to), planar images (.tif, .png,
+    .jpg) and OME-Zarr images (full resolution, lazily: a dask array; ``io.ngff``). Intensities are returned as stored after the file's own rescale (so CT stays in HU).
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No such file or folder: '{path}'")
     suffix = path_suffix(path)
     if path.is_dir():
-        return _read_dicom_folder(path)
+        from .ngff import is_ngff, read_ngff_image
+
+        return read_ngff_image(path) if is_ngff(path) else _read_dicom_folder(path)
     if suffix in DICOM_SUFFIXES:
         return _read_dicom_folder(path.parent, containing=path)
     if suffix in VOLUME_SUFFIXES:

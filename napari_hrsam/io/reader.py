@@ -1,10 +1,11 @@
 """npe2 reader: medical volumes and DICOM folders become image or labels layers (the rule is in
-``napari_hrsam.io.label_files``) placed in physical space."""
+``napari_hrsam.io.label_files``) placed in physical space; OME-Zarr images become multiscale image
+layers with their physical scale (``napari_hrsam.io.ngff``)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from . import images as io
+from . import images as io, ngff
 
 
 def napari_get_reader(path):
@@ -16,6 +17,8 @@ def napari_get_reader(path):
 
 
 def _is_ours(path: Path) -> bool:
+    if ngff.is_ngff(path):
+        return True
     if path.is_dir():
         return bool(io._find_dicom_series(path, recursive=True))
     return io.path_suffix(path) in io.VOLUME_SUFFIXES + io.DICOM_SUFFIXES
@@ -28,7 +31,11 @@ def read_layers(path) -> list[tuple]:
 
 def layer_data(path) -> tuple:
     """``(array, layer kwargs, "image" | "labels")`` with scale = spacing and translate = origin
-    (z, y, x); "labels" for a labels volume (``metadata["is_labels"]``), e.g. one this plugin saved."""
+    (z, y, x); "labels" for a labels volume (``metadata["is_labels"]``), e.g. one this plugin saved.
+    An OME-Zarr image is its pyramid (a list of lazy arrays, full resolution first)."""
+    if ngff.is_ngff(path):
+        levels, kwargs = ngff.read_ngff(path)
+        return (levels if kwargs["multiscale"] else levels[0]), kwargs, "image"
     array, metadata = io.read_image(path)
     kwargs = {
         "name": _layer_name(Path(path)),
