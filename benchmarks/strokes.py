@@ -8,7 +8,8 @@ Every interaction goes through ``Session`` as the widget sends it (zoom-in, clic
 - scribbles: each interaction a simulated stroke along the larger error region
   (`hrsam_model.evaluation.scribbler.scribble`), ``Session.add_scribble``; a click where the
   error is too small for a stroke;
-- lasso, then clicks: a loose outline around the object first (``Session.set_lasso``), then clicks.
+- lasso, then clicks: a loose outline around the object first (``Session.set_lasso``: its deepest
+  point and the outline as the mask prompt; "lasso(box)": a box around it instead), then clicks.
 NoI@85 / NoI@90: interactions to reach that IoU (the cap, `--interactions`, when never reached);
 mIoU@k: mean IoU after k interactions. A run stops once IoU >= 0.90 and k >= 5 (later
 interactions change none of the columns but mIoU@5 carries its last value).
@@ -32,7 +33,7 @@ from napari_hrsam.engine.embedding_cache import EmbeddingCache  # noqa: E402
 from napari_hrsam.engine.model_choice import ModelChoice  # noqa: E402
 from napari_hrsam.engine.session import Session  # noqa: E402
 
-MODES = ("clicks", "scribbles", "lasso+clicks")
+MODES = ("clicks", "scribbles", "lasso+clicks", "lasso(box)+clicks")
 
 
 def run_instance(predictor, cache, data_key, instance, mode: str, cap: int) -> list[float]:
@@ -42,11 +43,12 @@ def run_instance(predictor, cache, data_key, instance, mode: str, cap: int) -> l
     shown, ious = None, []
     for step in range(cap):
         stroke = scribble(instance.mask, shown) if mode == "scribbles" else None
-        if mode == "lasso+clicks" and step == 0:
+        if mode.startswith("lasso") and step == 0:
+            as_box = mode == "lasso(box)+clicks"
             try:
-                session.set_lasso(lasso(instance.mask))
+                session.set_lasso(lasso(instance.mask), as_box=as_box)
             except ValueError:  # simplification made the outline cross itself
-                session.set_lasso(lasso(instance.mask, hull=True))
+                session.set_lasso(lasso(instance.mask, hull=True), as_box=as_box)
         elif stroke is not None:
             session.add_scribble(stroke[0], positive=stroke[1])
         else:
@@ -56,7 +58,7 @@ def run_instance(predictor, cache, data_key, instance, mode: str, cap: int) -> l
             session.add_point((click.row, click.col), positive=click.positive)
         preview = session.preview
         shown = np.zeros(instance.mask.shape, bool) if preview is None else preview
-        if mode == "lasso+clicks" and step == 0:
+        if mode.startswith("lasso") and step == 0:
             clicker = Clicker(instance.mask, seed=42)  # its clicks start from the lasso's mask
         ious.append(iou(shown, instance.mask))
         if ious[-1] >= 0.90 and len(ious) >= 5:

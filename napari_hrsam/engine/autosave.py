@@ -78,7 +78,11 @@ class Autosave:
         (folder / (JOURNAL + ".tmp")).unlink(missing_ok=True)  # a save that never happened
         if state_file.is_file() or (folder / JOURNAL).is_file():
             journal = folder / JOURNAL
-            state = _read_journal_state(journal) if journal.is_file() else json.loads(state_file.read_text())
+            try:
+                state = _read_journal_state(journal) if journal.is_file() else json.loads(state_file.read_text())
+            except (ValueError, KeyError, OSError) as err:
+                raise ValueError(f"{folder}: the autosave is damaged ({type(err).__name__}: {err}); "
+                                 "move the folder away or choose another") from None
             _check_same_image(folder, state, fingerprint)
             autosave = cls(folder, _open_zarr(folder / LABELS_DIR, "r+"), fingerprint, int(state.get("saves", 0)))
             if journal.is_file():

@@ -73,7 +73,8 @@ def scribble_points(vertices: np.ndarray) -> list[tuple[float, float]]:
 
 
 def lasso_prompts(vertices: np.ndarray, shape: tuple[int, int]):
-    """(deepest interior point (row, col), box (row0, col0, row1, col1)) of a closed outline."""
+    """(deepest interior point (row, col), box (row0, col0, row1, col1), the filled outline as a
+    boolean slice mask) of a closed outline."""
     inside = np.zeros(shape, bool)
     rr, cc = fill_polygon(vertices[:, 0], vertices[:, 1], shape)
     inside[rr, cc] = True
@@ -86,7 +87,7 @@ def lasso_prompts(vertices: np.ndarray, shape: tuple[int, int]):
     depth = ndi.distance_transform_edt(np.pad(window, 1))[1:-1, 1:-1]
     row, col = np.unravel_index(int(np.argmax(depth)), depth.shape)
     box = (float(r0), float(c0), float(max(r1, r0 + 1)), float(max(c1, c0 + 1)))
-    return (float(top + row), float(left + col)), box
+    return (float(top + row), float(left + col)), box, inside
 
 
 def _self_intersecting(vertices: np.ndarray) -> bool:

@@ -199,3 +199,17 @@ def test_sigkill_at_random_moments_always_resumes_a_completed_state(tmp_path):
         np.testing.assert_array_equal(resumed.labels, expected_labels(count), err_msg=f"attempt {attempt}")
         seen.add(count)
     assert len(seen) >= 2  # the kills landed at different points of the work
+
+
+def test_a_damaged_autosave_folder_is_refused_with_a_clear_message(tmp_path):
+    import shutil
+
+    image = disks_image()
+    session = Session(image, FakePredictor(target_size=256), autosave=tmp_path)
+    commit_disk(session, 0)
+    shutil.rmtree(tmp_path / "labels.zarr")
+    with pytest.raises(ValueError, match="not a readable label array"):
+        Session(image, FakePredictor(target_size=256), autosave=tmp_path)
+    (tmp_path / "session.json").write_text("{ torn")
+    with pytest.raises(ValueError, match="damaged"):
+        Session(image, FakePredictor(target_size=256), autosave=tmp_path)

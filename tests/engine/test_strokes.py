@@ -39,7 +39,11 @@ def test_a_lasso_around_a_disk_segments_it(predictor):
     outline = np.stack([100 + 40 * np.sin(angles), 90 + 40 * np.cos(angles)], axis=1)
     mask = session.set_lasso(outline)
     assert iou(mask, truth) >= 0.9
-    assert session.prompts.box is not None and session.prompts.labels == (1,)
+    assert session.prompts.box is None and session.prompts.labels == (1,)  # the outline was the mask prompt
+    assert session.undo() and session.object.empty  # one undo step takes the whole lasso back
+    boxed = Session(image, predictor)
+    assert iou(boxed.set_lasso(outline, as_box=True), truth) >= 0.9 and boxed.prompts.box is not None
+
 
 
 def test_a_negative_scribble_removes_a_merged_neighbour():

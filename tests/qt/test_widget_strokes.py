@@ -36,7 +36,7 @@ def test_a_polygon_on_the_box_layer_is_a_lasso(make_napari_viewer, qtbot):
     widget.box_layer.add_polygons(np.array([[62.0, 98.0], [62.0, 132.0], [98.0, 132.0], [98.0, 98.0]]))
     wait_idle(qtbot, widget)
     np.testing.assert_array_equal(widget.preview_layer.data > 0, disk(image.shape, (80, 115), 11) > 0)
-    assert list(widget.box_layer.shape_type) == ["rectangle"]  # the lasso's box replaced the first
+    assert len(widget.box_layer.data) == 0  # the lasso starts the object afresh: the box went
     assert widget.session.history[0][-1] == "set lasso"
 
 
