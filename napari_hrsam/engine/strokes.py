@@ -3,8 +3,9 @@
 A scribble (a polyline) becomes clicks sampled along it, at most ``SCRIBBLE_POINTS`` and at least
 ``SCRIBBLE_SPACING`` px apart, all on its side; the mask policy holds each of them like a click. Few
 and spread: the click-trained model answers a cluster of clicks worse (8 clicks along a 30 px stroke
-inside a disk gave IoU 0.72 with hrsam_tiny, 2-3 of them 0.997). A
-lasso (a closed outline) becomes a box around it and a positive click at its deepest interior point.
+inside a disk gave IoU 0.72 with hrsam_tiny, 2-3 of them 0.997). A lasso (a closed outline)
+becomes a positive click at its deepest interior point with the filled outline as the mask prompt,
+or a box around it (docs/corrections.md measures both).
 Brush pixels are checked here too (``checked_pixels``). Pure NumPy; ``Session.add_scribble`` /
 ``set_lasso`` / ``paint`` make them undo steps.
 """
