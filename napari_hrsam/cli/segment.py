@@ -24,7 +24,9 @@ def add_segment(commands, parents) -> None:
         description="Segment one object in a 2-D image (tif, png, jpg) or on one slice of a "
                     "volume (NIfTI, NRRD, MetaImage, DICOM folder) and write the mask. "
                     "Coordinates are pixels: X = column, Y = row of the image or slice.")
-    segment.add_argument("image", metavar="IMAGE", help="image file or DICOM folder")
+    segment.add_argument("image", metavar="IMAGE", nargs="+",
+                         help="image file or DICOM folder; with --auto also several files, folders of "
+                              "images or globs (then --out is a folder, one label image per input)")
     segment.add_argument("--point", action="append", type=parse_point, default=[],
                          metavar="X,Y[,1|0]", help="a click: 1 (default) inside the object, "
                                                    "0 outside; repeat for more clicks")
@@ -52,6 +54,11 @@ def add_segment(commands, parents) -> None:
     segment.add_argument("--out", required=True, metavar="MASK",
                          help="mask file: .tif/.png for 2-D images (png: 0/255), "
                               ".nii.gz/.nii/.nrrd/.mha/.mhd (volumes keep their geometry)")
+    segment.add_argument("--workers", type=int, default=0, metavar="N",
+                         help="with many inputs: N worker processes on this machine (a Dask LocalCluster); "
+                              "0 (default): in this process")
+    segment.add_argument("--scheduler", metavar="ADDRESS",
+                         help="with many inputs: a running Dask scheduler (tcp://host:8786 or a scheduler file)")
     segment.set_defaults(run=run_segment)
 
 
@@ -106,7 +113,11 @@ def parse_limits(text: str) -> tuple[float, float]:
 def run_segment(args) -> int:
     from ..engine.session import Session
     from ..engine.slice_engine import NoContrastWarning
+    from .batch import is_batch, run_batch
 
+    if is_batch(args.image):
+        return run_batch(args)
+    args.image = args.image[0]
     array, metadata = io.read_image(args.image)
     rgb = bool(metadata.get("rgb"))
     spatial = array.shape[:-1] if rgb else array.shape

@@ -1,0 +1,158 @@
+"""Segment everything in many images: one unit of work per input, idempotent and resumable.
+
+A unit reads its own input from a path every worker can see and writes its own output:
+``OUT/<name>_labels.tif`` (through a temporary file and a rename: never a torn file), then the
+completion marker ``OUT/<name>.done.json`` (the weights' fingerprint, the settings, the object
+count), written last. A unit whose marker matches the fingerprint and settings is skipped without
+running the encoder (resume). A retried unit rewrites identical bytes. Only a small summary travels
+back. A bad input (unreadable file, NaN pixels, no contrast) is reported in the summary and skipped:
+the rest of the run goes on."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from napari_hrsam import io
+
+INPUT_SUFFIXES = io.PLANAR_SUFFIXES + io.VOLUME_SUFFIXES
+
+
+@dataclass(frozen=True)
+class AutoUnit:
+    """One input of a batch, with everything its task needs."""
+
+    image: str
+    out_dir: str
+    density: int = 32
+    keep_clicked_pieces: bool = True
+    hold_clicks: bool = True
+
+    @property
+    def name(self) -> str:
+        path = Path(self.image)
+        suffix = io.path_suffix(path)
+        return path.name[: -len(suffix)] if suffix else path.name
+
+    @property
+    def output(self) -> Path:
+        return Path(self.out_dir) / f"{self.name}_labels.tif"
+
+    @property
+    def marker(self) -> Path:
+        return Path(self.out_dir) / f"{self.name}.done.json"
+
+    def settings(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in ("image", "out_dir")}
+
+
+def expand_inputs(items) -> list[str]:
+    """Files, folders (their images, sorted) and globs -> image paths; ValueError when none, or
+    when two inputs would write the same output name."""
+    found = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found += sorted(str(p) for p in path.iterdir() if p.is_file() and io.path_suffix(p) in INPUT_SUFFIXES)
+        elif any(ch in str(item) for ch in "*?["):
+            found += sorted(p for p in glob.glob(str(item)) if io.path_suffix(p) in INPUT_SUFFIXES)
+        else:
+            found.append(str(path))
+    if not found:
+        raise ValueError(f"no images among {', '.join(map(str, items))}")
+    names = [AutoUnit(p, "").name for p in found]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(f"two inputs would write the same output: {duplicated[0]}; give them other names")
+    return found
+
+
+def segment_unit(unit: AutoUnit, plugin=None) -> dict:
+    """Run one unit (in a Dask worker, or in this process with ``plugin``); its summary."""
+    from .worker_model import worker_plugin
+
+    plugin = plugin if plugin is not None else worker_plugin()
+    summary = {"image": unit.image, "output": str(unit.output), "objects": 0, "seconds": 0.0,
+               "encoder_passes": 0, "skipped": False, "error": None, "pid": os.getpid()}
+    if _finished(unit, plugin.fingerprint):
+        summary.update(skipped=True, objects=json.loads(unit.marker.read_text())["objects"])
+        return summary
+    start = time.perf_counter()
+    try:
+        labels, passes = _segment(unit, plugin.predictor)
+    except (ValueError, OSError) as err:  # the input's fault: reported, never retried
+        summary["error"] = f"{type(err).__name__}: {err}"
+        return summary
+    _write_atomically(unit.output, lambda tmp: _write_tiff(tmp, labels))
+    count = int(len(np.unique(labels)) - (1 if (labels == 0).any() else 0))
+    marker = {"fingerprint": plugin.fingerprint, "settings": unit.settings(), "objects": count,
+              "output": unit.output.name}
+    _write_atomically(unit.marker, lambda tmp: Path(tmp).write_text(json.dumps(marker)))
+    summary.update(objects=count, seconds=time.perf_counter() - start, encoder_passes=passes)
+    return summary
+
+
+def _finished(unit: AutoUnit, fingerprint: str) -> bool:
+    if not (unit.marker.is_file() and unit.output.is_file()):
+        return False
+    try:
+        marker = json.loads(unit.marker.read_text())
+    except ValueError:
+        return False
+    return marker.get("fingerprint") == fingerprint and marker.get("settings") == unit.settings()
+
+
+def _segment(unit: AutoUnit, predictor) -> tuple[np.ndarray, int]:
+    from napari_hrsam.engine.automatic import AutoSettings
+    from napari_hrsam.engine.mask_policy import MaskPolicy
+    from napari_hrsam.engine.session import Session
+
+    array, metadata = io.read_image(unit.image)
+    counter = _CountingPredictor(predictor)
+    spatial_ndim = array.ndim - (1 if metadata.get("rgb") else 0)
+    session = Session(array, counter, rgb=bool(metadata.get("rgb")), labels=np.zeros(
+        array.shape[:spatial_ndim], np.int32), position=(0,) * (spatial_ndim - 2) or None,
+        mask_policy=MaskPolicy(unit.keep_clicked_pieces, unit.hold_clicks))
+    settings = AutoSettings(points_per_side=unit.density)
+    if spatial_ndim == 2:
+        session.segment_all(settings)
+    else:  # a volume: every slice along its first axis, objects linked across slices
+        session.segment_all(settings, slices=range(array.shape[0]), axis=0, link=True)
+    labels = np.asarray(session.labels)
+    return labels.astype(np.uint16) if labels.max() <= np.iinfo(np.uint16).max else labels, counter.passes
+
+
+class _CountingPredictor:
+    """The predictor it wraps, counting encoder passes."""
+
+    def __init__(self, predictor):
+        self._predictor = predictor
+        self.passes = 0
+
+    def embed(self, image, contrast_limits=None):
+        self.passes += 1
+        return self._predictor.embed(image, contrast_limits=contrast_limits)
+
+    def __getattr__(self, name):
+        return getattr(self._predictor, name)
+
+
+def _write_tiff(path, labels) -> None:
+    import tifffile
+
+    tifffile.imwrite(path, labels, compression="zlib")
+
+
+def _write_atomically(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one per process: no two writers share it
+    try:
+        write(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

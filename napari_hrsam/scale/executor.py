@@ -1,0 +1,87 @@
+"""Run units of work in this process, on a LocalCluster, or on a running Dask scheduler.
+
+``run_units(task, units, choice, workers=0, scheduler=None)``:
+
+- ``workers=0`` and no scheduler: in this process, one unit after the other, the model built once;
+- ``workers=N``: a ``LocalCluster`` of N worker processes with one thread each (torch gets
+  ``threads`` per worker; the default splits the physical cores so workers do not oversubscribe);
+- ``scheduler=ADDRESS`` (or a scheduler file): the workers of a running cluster (``dask scheduler``
+  and ``dask worker``, dask-jobqueue on SLURM/PBS/LSF, ...); every worker must see the inputs and
+  the output folder at the same paths.
+
+The model is a worker plugin (``worker_model.ModelPlugin``): loaded once per worker. A task whose
+worker dies is run again elsewhere (``retries``); results are small summaries, released as soon as
+they are read, so a lost worker costs only its task in flight. ``progress(done, total, summary)``
+is called as units finish."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+from .worker_model import ModelPlugin
+
+RETRIES = 2
+
+
+def default_workers() -> int:
+    """One worker per physical core (at least 1)."""
+    try:
+        import psutil
+
+        cores = psutil.cpu_count(logical=False)
+    except ImportError:
+        cores = None
+    return max(1, cores or os.cpu_count() or 1)
+
+
+def run_units(task: Callable, units: Sequence, choice, *, workers: int = 0, scheduler: str | None = None,
+              threads: int | None = None, progress: Callable | None = None, log: Callable = print) -> list[dict]:
+    """Summaries of ``task(unit)`` for every unit, in the units' order."""
+    if workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {workers}")
+    if workers == 0 and scheduler is None:
+        plugin = ModelPlugin(choice, threads or default_workers())
+        plugin.setup()
+        out = []
+        for unit in units:
+            out.append(task(unit, plugin))
+            if progress is not None:
+                progress(len(out), len(units), out[-1])
+        return out
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=40)
+        client = Client(cluster)
+    elif os.path.isfile(scheduler):
+        client = Client(scheduler_file=scheduler)
+    else:
+        client = Client(scheduler)
+    try:
+        per_worker = threads or max(1, default_workers() // max(1, len(client.scheduler_info()["workers"])))
+        client.register_plugin(ModelPlugin(choice, per_worker))
+        log(f"dask dashboard: {client.dashboard_link}")
+        futures = client.map(task, list(units), key=[f"hrsam-{i}-{_token(u)}" for i, u in enumerate(units)],
+                             retries=RETRIES, pure=False)
+        index = {future.key: i for i, future in enumerate(futures)}
+        results: list[dict | None] = [None] * len(units)
+        done = 0
+        for future in as_completed(futures):
+            results[index[future.key]] = future.result()
+            future.release()  # a worker lost later need not recompute what was already read
+            done += 1
+            if progress is not None:
+                progress(done, len(units), results[index[future.key]])
+        return results
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _token(unit) -> str:
+    import hashlib
+
+    return hashlib.blake2b(repr(unit).encode(), digest_size=6).hexdigest()
