@@ -44,8 +44,8 @@ ECOLI_TRAIN_FRAMES = range(0, 15)
 ECOLI_VAL_FRAMES = range(15, 20)
 BRAIN_MIDLINE_X = 90
 MIN_AREA = {"nuclei": 30, "ecoli": 30, "brain": 100}
-# A slice's target must be essentially one piece: clicks cannot select several islands at once.
-MIN_LARGEST_COMPONENT_FRACTION = 0.9
+# A slice's target must be essentially one piece (more_sources.single_piece): clicks cannot select
+# several islands at once.
 BRAIN_VAL_SLICES_PER_GROUP = 2  # 7 targets x 3 axes x 2 = 42 validation instances
 BRAIN_STRUCTURES = ("caudate", "putamen", "pallidum", "thalamus", "hippocampus")
 # Ventricular CSF in this T1 template is below 40 (brain tissue median ~92); found by inspection.
@@ -359,18 +359,6 @@ def _slice(volume: np.ndarray, axis: int, index: int) -> np.ndarray:
     return np.flipud(np.take(volume, index, axis=axis))
 
 
-def _single_piece(mask: np.ndarray) -> np.ndarray | None:
-    """The largest component if it holds most of the mask, else None."""
-    labels, count = ndi.label(mask)
-    if count == 0:
-        return None
-    sizes = np.bincount(labels.ravel())[1:]
-    largest = int(np.argmax(sizes))
-    if sizes[largest] < MIN_LARGEST_COMPONENT_FRACTION * sizes.sum():
-        return None
-    return labels == largest + 1
-
-
 def _brain(root: Path, split: str) -> list[Instance]:
     t1, targets = _brain_targets(root, split)
     columns = _brain_columns(split)
@@ -381,7 +369,7 @@ def _brain(root: Path, split: str) -> list[Instance]:
         for axis, axis_name in enumerate(axis_names):
             group = []
             for index in np.nonzero(volume_mask.any(axis=tuple(a for a in range(3) if a != axis)))[0]:
-                mask = _single_piece(_slice(volume_mask, axis, int(index)))
+                mask = more_sources.single_piece(_slice(volume_mask, axis, int(index)))
                 if mask is None or mask.sum() < MIN_AREA["brain"]:
                     continue
                 voxel = int(index) + (columns.start if axis == 2 else 0)  # index in the full volume
