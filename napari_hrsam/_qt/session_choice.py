@@ -81,7 +81,7 @@ class SessionChoice:
             self._session.set_slice(position, axes)
             return self._session, False
         predictor = self._new_predictor()
-        data = image.data[0] if image.multiscale else image.data
+        data = list(image.data) if image.multiscale else image.data  # a pyramid: the model reads the level it needs
         labels_data = labels.data if labels is not None else np.zeros(shape, np.uint16)
         session = Session(data, predictor, labels=labels_data, rgb=image.rgb, displayed_axes=axes,
                           position=position, contrast_limits=self._contrast_of(image), cache=self._cache,

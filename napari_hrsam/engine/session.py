@@ -68,6 +68,8 @@ class Session(SessionWork, SessionAuto, SessionEdit, SessionAutosave):
     ----------
     image : array-like (numpy, dask, zarr; anything with shape, dtype, __getitem__)
         2-D image or N-D volume, uint8/uint16/int16/any int/float. Read one slice at a time.
+        A list of arrays is a pyramid (full resolution first, e.g. an OME-Zarr's levels): the
+        model's input comes from the coarsest level that holds enough pixels (``pyramid``).
     predictor : hrsam_model.Predictor (or anything with ``target_size``, ``embed``,
         ``set_embedding``, ``predict``).
     labels : writable integer array with the spatial shape (numpy or zarr), or None (a new

@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from hrsam_model.pixels import resized_shape
+
 from .embedding_cache import EmbeddingCache
 from .mask_policy import MaskPolicy
 from .resampling import OUTSIDE_LOGIT, move_logits, paste, paste_logits
@@ -149,7 +151,12 @@ class SliceEngine:
                      self.channels, tuple(limits))
 
         def compute():
-            data = self.layout.read(key, region.box)
+            # the model sees the window with its long side at target_size: a pyramid level that
+            # holds that many pixels serves (shrink then brings it to region.size, what the
+            # prompts' coordinates refer to)
+            needed = resized_shape(*region.size, self.target_size) if max(region.size) > self.target_size \
+                else region.size
+            data = self.layout.read_for_model(key, region.box, needed)
             check_finite(data)
             self._remember_flat((key, region, tuple(limits)), no_contrast(data, self.channels, limits))
             image, image_limits = model_image(shrink(data, region.size), self.channels, limits)

@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .pyramid import checked_levels, pick_level, scaled_box
 from .state import SliceKey
 
 PERCENTILES = (0.5, 99.5)
@@ -25,11 +26,14 @@ def _axis(axis: int, ndim: int, what: str) -> int:
 
 
 class ImageLayout:
-    """The axes of an image: spatial ones, channel axis, RGB(A)."""
+    """The axes of an image: spatial ones, channel axis, RGB(A). A list or tuple of arrays is a
+    pyramid (full resolution first; ``pyramid``): its first level is the image."""
 
     def __init__(self, image, channel_axis: int | None = None, rgb: bool | None = None):
         if image is None:
             raise ValueError("no image: pass a 2-D image or an N-D volume")
+        self.levels = checked_levels(image) if isinstance(image, (list, tuple)) else None
+        image = self.levels[0] if self.levels is not None else image
         for attribute in ("shape", "dtype", "__getitem__"):
             if not hasattr(image, attribute):
                 raise ValueError(f"image must be array-like (numpy, dask, zarr); got "
@@ -109,14 +113,15 @@ class ImageLayout:
         position = iter(key.position)
         return tuple(ranges[a] if a in ranges else next(position) for a in range(self.ndim))
 
-    def read(self, key: SliceKey, box=None, step: int = 1) -> np.ndarray:
-        """The slice (or its window ``box``, every ``step``-th pixel) as a numpy array
-        (rows, cols) or (rows, cols, channels), in the image's dtype. One ``__getitem__``."""
+    def read(self, key: SliceKey, box=None, step: int = 1, level: int = 0) -> np.ndarray:
+        """The slice (or its window ``box``, every ``step``-th pixel; with ``level``, the box in
+        that pyramid level's pixels) as a numpy array (rows, cols) or (rows, cols, channels),
+        in the image's dtype. One ``__getitem__``."""
         spatial = self.spatial_index(key, box, step)
         index = list(spatial)
         if self.colour_axis is not None:
             index.insert(self.colour_axis, slice(None))
-        data = np.asarray(self.image[tuple(index)])
+        data = np.asarray((self.levels[level] if level else self.image)[tuple(index)])
         # axes left: the two displayed ones (ascending) and maybe the colour axis
         kept = sorted(list(key.displayed_axes) + ([None] if self.colour_axis is not None else []),
                       key=lambda a: self._image_axis(a))
@@ -127,6 +132,18 @@ class ImageLayout:
         if data.dtype == bool:
             data = data.astype(np.uint8)
         return data
+
+    def read_for_model(self, key: SliceKey, box, size) -> np.ndarray:
+        """The window ``box`` of the slice, read from the coarsest pyramid level that still holds
+        ``size`` (rows, cols) pixels of it (full resolution without a pyramid); the caller
+        shrinks it to ``size``."""
+        if self.levels is None or len(self.levels) == 1:
+            return self.read(key, box)
+        axes = tuple(self.spatial_axes[a] for a in key.displayed_axes)  # image axes, row then col
+        index, factors = pick_level([tuple(level.shape) for level in self.levels], axes, box, size)
+        if index == 0:
+            return self.read(key, box)
+        return self.read(key, scaled_box(box, factors), level=index)
 
     def _image_axis(self, spatial_axis: int | None) -> int:
         return self.colour_axis if spatial_axis is None else self.spatial_axes[spatial_axis]
