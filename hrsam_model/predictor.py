@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from .configs import TARGET_SIZES
-from .device import resolve_device
+from .device import encoder_autocast_dtype, resolve_device
 from .pixels import box_to_model, check_image, points_to_model, to_display_range
 from .transforms import logits_to_image, prepare_input
 
@@ -47,12 +47,15 @@ class Predictor:
     engine's mask policy (``napari_hrsam.engine.mask_policy``), applied at slice resolution.
     """
 
-    def __init__(self, model, device=None, target_size=1024):
+    def __init__(self, model, device=None, target_size=1024, precision="auto"):
         if int(target_size) not in TARGET_SIZES:
             raise ValueError(f"target_size must be one of {TARGET_SIZES}, got {target_size}")
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.target_size = int(target_size)
+        # the encoder under bf16 autocast on a CPU that has it (device.encoder_autocast_dtype);
+        # the decoder and the embedding stay fp32
+        self.encoder_dtype = encoder_autocast_dtype(self.device, precision)
         self._embedding = None
 
     # ----- image -----------------------------------------------------------------------
@@ -64,7 +67,11 @@ class Predictor:
             raise ValueError(f"target_size must be one of {TARGET_SIZES}, got {target}")
         rgb = to_display_range(image, contrast_limits)
         x, resized = prepare_input(rgb, target, self.device)
-        features = self.model.encode(x)
+        if self.encoder_dtype is None:
+            features = self.model.encode(x)
+        else:
+            with torch.autocast(self.device.type, dtype=self.encoder_dtype):
+                features = self.model.encode(x).float()
         return ImageEmbedding(features, tuple(rgb.shape[:2]), resized, target, self.model.name)
 
     def set_embedding(self, embedding):
