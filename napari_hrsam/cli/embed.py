@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from napari_hrsam import io
 
-from .model import load_model
+from .model import model_choice
 from .segment import parse_limits
 
 
@@ -21,12 +21,22 @@ def add_embed(commands, parents) -> None:
         description="Run the image encoder once per slice (or per image of a folder) and "
                     "store the features, so that `hrsam segment --embeddings STORE.zarr` "
                     "starts at decoder speed. From Python, a Session reuses the store through "
-                    "napari_hrsam.engine.embedding_store.StoreBackedPredictor, and a napari widget "
-                    "through its predictor_factory (embedding_store.wrap_factory); the widget "
+                    "napari_hrsam.engine.embedding_reuse.StoreBackedPredictor, and a napari widget "
+                    "through its predictor_factory (embedding_reuse.wrap_factory); the widget "
                     "has no setting for stores.")
-    embed.add_argument("image", metavar="IMAGE_OR_DIR",
-                       help="image file, DICOM folder, or a folder of 2-D images")
+    embed.add_argument("image", metavar="IMAGE_OR_DIR", nargs="+",
+                       help="image files, a DICOM folder, folders of images or globs")
     embed.add_argument("--out", required=True, metavar="STORE.zarr", help="store to create")
+    embed.add_argument("--resume", action="store_true",
+                       help="add to an existing store made with the same model and settings: "
+                            "slices already in it are not embedded again")
+    embed.add_argument("--workers", type=int, default=0, metavar="N",
+                       help="N worker processes on this machine (a Dask LocalCluster); 0 (default): "
+                            "in this process")
+    embed.add_argument("--scheduler", metavar="ADDRESS",
+                       help="a running Dask scheduler (tcp://host:8786 or a scheduler file)")
+    embed.add_argument("--slices-per-task", type=int, default=32, metavar="K",
+                       help="with Dask: slices of a volume per task (default 32)")
     embed.add_argument("--axis", type=int, default=0,
                        help="for volumes: slices along this array axis (default 0)")
     embed.add_argument("--contrast-limits", type=parse_limits, metavar="LO,HI",
@@ -39,59 +49,89 @@ def add_embed(commands, parents) -> None:
 
 
 def run_embed(args) -> int:
-    from ..engine.embedding_store import EmbeddingStore, build_store, model_fingerprint
+    from ..engine.embedding_store import EmbeddingStore
+    from ..scale.embed_units import embed_unit, plan_units
+    from ..scale.executor import run_units
+    from ..scale.worker_model import ModelPlugin
 
-    sources = _embed_sources(Path(args.image))
+    sources = [p for item in args.image for p in _embed_sources(item)]
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"'{out}' already exists; choose another --out or pass "
-                              "--overwrite")
+    if out.exists() and not (args.overwrite or args.resume):
+        raise FileExistsError(f"'{out}' already exists; choose another --out, pass --resume to add "
+                              "to it or --overwrite to replace it")
     io.check_writable(out)
-    first = io.read_image(sources[0])  # unreadable input fails before the model loads
+    io.read_image(sources[0])  # an unreadable first input fails before the model loads
     args.target_size = args.target_size or 1024
-    loaded = load_model(args)
-    model = loaded.predictor.model
-    if out.exists():
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    store = EmbeddingStore.create(out, model_name=model.name,
-                                  model_fingerprint=model_fingerprint(model),
-                                  target_size=args.target_size,
-                                  contrast_limits=args.contrast_limits)
-    start, count, skipped = time.perf_counter(), 0, 0
-    try:
-        for number, path in enumerate(sources):
-            array, metadata = first if number == 0 else io.read_image(path)
-            rgb = bool(metadata.get("rgb"))
-            spatial = array.shape[:-1] if rgb else array.shape
-            total = spatial[args.axis] if len(spatial) == 3 and -3 <= args.axis < 3 else 1
-            with tqdm(total=total, desc=f"embed {path.name}", unit="slice", file=sys.stderr,
-                      mininterval=1.0) as bar:
-                def show(done, _total, bar=bar):
-                    bar.update(done - bar.n)
-                done = build_store(store, array, loaded.predictor, source=str(path),
-                                   axis=args.axis, rgb=rgb,
-                                   contrast_limits=args.contrast_limits, progress=show)
-            count += done["embedded"]
-            skipped += len(done["skipped"])
-    except BaseException:
-        shutil.rmtree(out, ignore_errors=True)  # a half-written store would only mislead
-        raise
+    choice = model_choice(args)
+    start = time.perf_counter()
+    local = ModelPlugin(choice, threads=_threads())  # the store records these weights' fingerprint
+    local.setup()
+    model = local.predictor.model
+    if args.resume and out.exists():
+        store = EmbeddingStore.open(out, writable=True)
+        _check_same_settings(store, local.fingerprint, args)
+    else:
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        store = EmbeddingStore.create(out, model_name=model.name, model_fingerprint=local.fingerprint,
+                                      target_size=args.target_size, contrast_limits=args.contrast_limits)
+    limits = None if args.contrast_limits is None else tuple(args.contrast_limits)
+    units, failures = plan_units([str(p) for p in sources], str(out), args.axis, limits, args.slices_per_task)
+    bar = tqdm(total=sum(u.stop - u.start for u in units), desc=f"embed {sources[0].name}"
+               + (f" and {len(sources) - 1} more" if len(sources) > 1 else ""),
+               unit="slice", file=sys.stderr, mininterval=1.0)
+    summaries = run_units(embed_unit, units, choice, workers=args.workers, scheduler=args.scheduler,
+                          progress=lambda done, total, summary: bar.update(summary["slices"]),
+                          log=lambda text: print(text, file=sys.stderr), local=local)
+    bar.close()
+    failures += [s for s in summaries if s["error"]]
+    count = sum(s["embedded"] for s in summaries if not s["error"])
+    passes = sum(s["encoder_passes"] for s in summaries if not s["error"])
+    skipped = sum(len(s["skipped"]) for s in summaries if not s["error"])
     seconds = time.perf_counter() - start
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    print(f"model: {loaded.describe()}")
-    if loaded.random:
+    print(f"model: {choice.describe()}, target size {args.target_size}")
+    if choice.weights()[0] == "random":
         print("WARNING: random weights: these embeddings are only good for testing")
-    print(f"stored {count} embedding(s) from {len(sources)} image(s) in {out} "
-          f"({size / 2**20:.1f} MiB, float16), {seconds / max(count, 1):.2f} s each")
+    print(f"stored {count} embedding(s) from {len(sources) - len({f['image'] for f in failures})} image(s) in "
+          f"{out} ({size / 2**20:.1f} MiB, float16), {passes} encoder pass(es) "
+          f"({count - passes} already there), {seconds:.1f} s")
     if skipped:
         print(f"skipped {skipped} slice(s) larger than {2 * args.target_size} px: their "
               "window follows the clicks, so they are embedded while segmenting")
     print(f"reuse: hrsam segment IMAGE --embeddings {out} ... (same --target-size and model)")
-    return 0
+    for failure in failures:
+        print(f"FAILED {failure['image']}: {failure['error']}", file=sys.stderr)
+    return 1 if failures else 0
 
 
-def _embed_sources(path: Path) -> list[Path]:
-    """What to embed: an image file, a DICOM folder, or every image of a folder."""
+def _threads() -> int:
+    from ..scale.executor import default_workers
+
+    return default_workers()
+
+
+def _check_same_settings(store, fingerprint: str, args) -> None:
+    from ..engine.embedding_store import jsonable_limits
+
+    if store.model_fingerprint != fingerprint:
+        raise ValueError(f"'{args.out}' was made with other weights: embed into another store")
+    if store.target_size != args.target_size:
+        raise ValueError(f"'{args.out}' holds target size {store.target_size}, not {args.target_size}")
+    if store.contrast_limits != jsonable_limits(args.contrast_limits):
+        raise ValueError(f"'{args.out}' was made with contrast limits {store.contrast_limits}")
+
+
+def _embed_sources(item) -> list[Path]:
+    """What to embed: an image file, a DICOM folder, every image of a folder, or a glob's files."""
+    import glob
+
+    if any(ch in str(item) for ch in "*?["):
+        found = sorted(Path(p) for p in glob.glob(str(item)))
+        if not found:
+            raise FileNotFoundError(f"No files match '{item}'")
+        return found
+    path = Path(item)
     if not path.exists():
         raise FileNotFoundError(f"No such file or folder: '{path}'")
     if not path.is_dir():

@@ -145,7 +145,7 @@ def run_segment(args) -> int:
     loaded = load_model(args)
     predictor = loaded.predictor
     if store is not None:
-        from ..engine.embedding_store import StoreBackedPredictor
+        from ..engine.embedding_reuse import StoreBackedPredictor
         predictor = StoreBackedPredictor(predictor, store)
 
     timed = EncoderTimer(predictor)

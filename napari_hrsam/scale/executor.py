@@ -35,13 +35,17 @@ def default_workers() -> int:
 
 
 def run_units(task: Callable, units: Sequence, choice, *, workers: int = 0, scheduler: str | None = None,
-              threads: int | None = None, progress: Callable | None = None, log: Callable = print) -> list[dict]:
-    """Summaries of ``task(unit)`` for every unit, in the units' order."""
+              threads: int | None = None, progress: Callable | None = None, log: Callable = print,
+              local: ModelPlugin | None = None) -> list[dict]:
+    """Summaries of ``task(unit)`` for every unit, in the units' order. ``local``: a plugin already
+    set up in this process, used when running here (else one is made)."""
     if workers < 0:
         raise ValueError(f"--workers must be >= 0, got {workers}")
     if workers == 0 and scheduler is None:
-        plugin = ModelPlugin(choice, threads or default_workers())
-        plugin.setup()
+        plugin = local
+        if plugin is None:
+            plugin = ModelPlugin(choice, threads or default_workers())
+            plugin.setup()
         out = []
         for unit in units:
             out.append(task(unit, plugin))

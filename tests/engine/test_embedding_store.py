@@ -6,14 +6,8 @@ import torch
 
 from _micro_model import micro_model
 from hrsam_model import Predictor
-from napari_hrsam.engine.embedding_store import (
-    EmbeddingStore,
-    StoreBackedPredictor,
-    build_store,
-    content_key,
-    model_fingerprint,
-    wrap_factory,
-)
+from napari_hrsam.engine.embedding_reuse import StoreBackedPredictor, build_store, wrap_factory
+from napari_hrsam.engine.embedding_store import EmbeddingStore, content_key, model_fingerprint
 from napari_hrsam.engine.session import Session
 
 
@@ -42,25 +36,27 @@ def stored(tmp_path_factory, predictor):
     calls = []
     done = build_store(new_store(path, predictor), ball_volume(), predictor, source="vol",
                        axis=0, progress=lambda d, t: calls.append((d, t)))
-    assert done == {"embedded": 4, "skipped": []}
+    assert done == {"embedded": 4, "skipped": [], "encoder_passes": 4}
     assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
     return EmbeddingStore.open(path)
 
 
 def test_store_holds_one_float16_entry_per_slice_with_metadata(stored, predictor):
     assert len(stored) == 4
-    entries = stored.entries()
-    assert [(e["axis"], e["index"], e["source"]) for e in entries] == [(0, k, 0) for k in range(4)]
+    entries = sorted(stored.entries(), key=lambda e: e["index"])  # version 2 names them by content
+    sha = stored.sources[0]["sha"]
+    assert [(e["axis"], e["index"], e["source"]) for e in entries] == [(0, k, sha) for k in range(4)]
+    assert all(e["complete"] for e in entries) and stored.version == 2
     assert all(tuple(e["image_shape"]) == (48, 56) for e in entries)
     assert all(tuple(e["resized_shape"]) == (878, 1024) for e in entries)
     assert stored.sources[0]["sha"] and stored.sources[0]["shape"] == [4, 48, 56]
     assert stored.model_fingerprint == model_fingerprint(predictor.model)
     name = entries[2]["name"]
-    assert stored._group[name].dtype == np.float16
+    assert stored._group["entries"][name].dtype == np.float16
     # the stored features are the encoder's output for that slice (to float16 precision)
     lo, hi = entries[2]["slice_contrast_limits"]
     direct = predictor.embed(ball_volume()[2], contrast_limits=(lo, hi))
-    loaded = stored.load(entries[2]["key"])
+    loaded = stored.load(name)  # the entry's name is its content key
     torch.testing.assert_close(loaded.features, direct.features, atol=2e-2, rtol=1e-2)
     assert loaded.image_shape == direct.image_shape and loaded.resized_shape == direct.resized_shape
 
@@ -160,3 +156,41 @@ def test_bad_stores(tmp_path, predictor):
         new_store(tmp_path / "taken.zarr", predictor)
     with pytest.raises(ValueError, match="axis 3"):
         build_store(EmbeddingStore.open(tmp_path / "taken.zarr"), ball_volume(), predictor, axis=3)
+
+
+def test_a_version_1_store_is_still_read(tmp_path, predictor):
+    import zarr
+
+    from napari_hrsam.engine.embedding_store import FORMAT
+
+    image = ball_volume()[1]
+    embedding = predictor.embed(image, contrast_limits=(100.0, 900.0))
+    key = content_key(image, (100.0, 900.0), predictor.target_size)
+    group = zarr.open_group(str(tmp_path / "v1.zarr"), mode="w")
+    group.attrs.update({"format": FORMAT, "version": 1, "model_name": predictor.model.name,
+                        "model_fingerprint": model_fingerprint(predictor.model), "target_size": 1024,
+                        "contrast_limits": [100.0, 900.0], "sources": [{"path": "x", "sha": "abc"}]})
+    array = group.create_array("s000_00000", shape=embedding.features.shape, dtype="float16")
+    array[...] = embedding.features.numpy().astype(np.float16)
+    array.attrs.update({"key": key, "image_shape": [48, 56], "resized_shape": [878, 1024], "source": 0})
+    store = EmbeddingStore.open(tmp_path / "v1.zarr")
+    assert store.version == 1 and len(store) == 1 and key in store and store.sources[0]["sha"] == "abc"
+    torch.testing.assert_close(store.load(key).features, embedding.features, atol=2e-2, rtol=1e-2)
+    with pytest.raises(ValueError, match="version 1 store, read-only"):
+        EmbeddingStore.open(tmp_path / "v1.zarr", writable=True)
+
+
+def test_building_again_resumes_without_encoding_and_a_torn_entry_is_redone(tmp_path, predictor):
+    path = tmp_path / "s.zarr"
+    store = new_store(path, predictor)
+    assert build_store(store, ball_volume(), predictor, axis=0, slices=range(0, 2))["encoder_passes"] == 2
+    again = EmbeddingStore.open(path, writable=True)
+    assert build_store(again, ball_volume(), predictor, axis=0)["encoder_passes"] == 2  # only slices 2, 3
+    torn = sorted(again.entries(), key=lambda e: e["index"])[3]["name"]
+    again._group["entries"][torn].attrs["complete"] = False  # a writer killed before its last step
+    reopened = EmbeddingStore.open(path, writable=True)
+    assert len(reopened) == 3 and torn not in reopened
+    assert build_store(reopened, ball_volume(), predictor, axis=0)["encoder_passes"] == 1
+    assert len(EmbeddingStore.open(path)) == 4
+    with pytest.raises(ValueError, match="do not lie in"):
+        build_store(reopened, ball_volume(), predictor, axis=0, slices=range(3, 6))

@@ -136,11 +136,8 @@ def test_an_8192_px_slice_is_read_one_window_at_a_time(predictor):
 
 def test_the_widgets_lazy_and_store_backed_predictors_segment_all(tmp_path):
     from _micro_model import micro_model
-    from napari_hrsam.engine.embedding_store import (
-        EmbeddingStore,
-        StoreBackedPredictor,
-        model_fingerprint,
-    )
+    from napari_hrsam.engine.embedding_reuse import StoreBackedPredictor
+    from napari_hrsam.engine.embedding_store import EmbeddingStore, model_fingerprint
     from napari_hrsam.engine.model_choice import ModelChoice, ModelStore
 
     image, _ = disks((200, 200), [(100, 100)], radius=30)
