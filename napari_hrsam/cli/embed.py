@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from napari_hrsam import io
 
-from .model import model_choice
+from .model import add_dask_options, model_choice
 from .segment import parse_limits
 
 
@@ -30,11 +30,7 @@ def add_embed(commands, parents) -> None:
     embed.add_argument("--resume", action="store_true",
                        help="add to an existing store made with the same model and settings: "
                             "slices already in it are not embedded again")
-    embed.add_argument("--workers", type=int, default=0, metavar="N",
-                       help="N worker processes on this machine (a Dask LocalCluster); 0 (default): "
-                            "in this process")
-    embed.add_argument("--scheduler", metavar="ADDRESS",
-                       help="a running Dask scheduler (tcp://host:8786 or a scheduler file)")
+    add_dask_options(embed)
     embed.add_argument("--slices-per-task", type=int, default=32, metavar="K",
                        help="with Dask: slices of a volume per task (default 32)")
     embed.add_argument("--axis", type=int, default=0,

@@ -12,7 +12,7 @@ import numpy as np
 from napari_hrsam import io
 from napari_hrsam.io import ngff
 
-from .model import load_model, mask_policy
+from .model import add_dask_options, load_model, mask_policy
 
 MASK_2D_SUFFIXES = (".tif", ".tiff", ".png")
 GEOMETRY_FORMATS = io.VOLUME_SUFFIXES + io.DICOM_SUFFIXES
@@ -54,11 +54,7 @@ def add_segment(commands, parents) -> None:
     segment.add_argument("--out", required=True, metavar="MASK",
                          help="mask file: .tif/.png for 2-D images (png: 0/255), "
                               ".nii.gz/.nii/.nrrd/.mha/.mhd (volumes keep their geometry)")
-    segment.add_argument("--workers", type=int, default=0, metavar="N",
-                         help="with many inputs: N worker processes on this machine (a Dask LocalCluster); "
-                              "0 (default): in this process")
-    segment.add_argument("--scheduler", metavar="ADDRESS",
-                         help="with many inputs: a running Dask scheduler (tcp://host:8786 or a scheduler file)")
+    add_dask_options(segment, "with many inputs: ")
     segment.set_defaults(run=run_segment)
 
 
