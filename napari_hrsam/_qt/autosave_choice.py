@@ -10,9 +10,7 @@ from pathlib import Path
 
 from napari.utils.notifications import show_info, show_warning
 
-from napari_hrsam.engine.autosave import STATE_FILE
-
-FOLDER_SUFFIX = ".hrsam"
+from napari_hrsam.engine.autosave import FOLDER_SUFFIX, STATE_FILE
 
 
 def default_folder(image_layer) -> str:
@@ -46,8 +44,9 @@ class AutosaveChoice:
         show_info(f"HRSAM: resumed {len(session.objects)} object(s) from {folder}")
 
     def _on_autosave_changed(self, _value=None) -> None:
-        """Another folder (or autosave switched): the next prompt starts a session saving there."""
-        self._drop_session()
+        """Another folder (or autosave switched): the next prompt starts a session saving there
+        (the folder is part of the session's configuration, ``_ensure_session``); the same folder
+        again (an edit box that only lost focus) changes nothing."""
         self._update_status()
 
     def _warn_if_not_saved(self, session) -> None:

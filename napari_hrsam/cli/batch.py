@@ -8,18 +8,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..scale.batch import AutoUnit, expand_inputs, segment_unit
+from ..io.inputs import images_in, is_glob
+from ..scale.batch import AutoUnit, segment_unit, unit_inputs
 from ..scale.executor import run_units
 from .model import model_choice
 
 
 def is_batch(items) -> bool:
     """Several inputs, a glob, or a folder holding image files (not a DICOM folder)."""
-    if len(items) > 1 or any(ch in items[0] for ch in "*?["):
+    if len(items) > 1 or is_glob(items[0]):
         return True
     path = Path(items[0])
-    return path.is_dir() and any(p.suffix.lower() in (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".nii", ".gz",
-                                                       ".nrrd", ".mha", ".mhd") for p in path.iterdir())
+    return path.is_dir() and bool(images_in(path))
 
 
 def run_batch(args) -> int:
@@ -30,7 +30,7 @@ def run_batch(args) -> int:
     out_dir = Path(args.out)
     if out_dir.suffix:
         raise ValueError(f"with many inputs --out is a folder, got {args.out!r}")
-    images = expand_inputs(args.image)
+    images = unit_inputs(args.image)
     units = [AutoUnit(image, str(out_dir), args.density, not args.all_pieces, not args.no_click_hold)
              for image in images]
     bar = tqdm(total=len(units), unit="image", file=sys.stderr, disable=None)

@@ -10,6 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from napari_hrsam import io
+from napari_hrsam.io.inputs import expand_inputs
 
 from .model import add_dask_options, model_choice
 from .segment import parse_limits
@@ -47,10 +48,10 @@ def add_embed(commands, parents) -> None:
 def run_embed(args) -> int:
     from ..engine.embedding_store import EmbeddingStore
     from ..scale.embed_units import embed_unit, plan_units
-    from ..scale.executor import run_units
+    from ..scale.executor import default_workers, run_units
     from ..scale.worker_model import ModelPlugin
 
-    sources = [p for item in args.image for p in _embed_sources(item)]
+    sources = expand_inputs(args.image)
     out = Path(args.out)
     if out.exists() and not (args.overwrite or args.resume):
         raise FileExistsError(f"'{out}' already exists; choose another --out, pass --resume to add "
@@ -60,7 +61,7 @@ def run_embed(args) -> int:
     args.target_size = args.target_size or 1024
     choice = model_choice(args)
     start = time.perf_counter()
-    local = ModelPlugin(choice, threads=_threads())  # the store records these weights' fingerprint
+    local = ModelPlugin(choice, threads=default_workers())  # the store records these weights' fingerprint
     local.setup()
     model = local.predictor.model
     if args.resume and out.exists():
@@ -101,12 +102,6 @@ def run_embed(args) -> int:
     return 1 if failures else 0
 
 
-def _threads() -> int:
-    from ..scale.executor import default_workers
-
-    return default_workers()
-
-
 def _check_same_settings(store, fingerprint: str, args) -> None:
     from ..engine.embedding_store import jsonable_limits
 
@@ -116,22 +111,3 @@ def _check_same_settings(store, fingerprint: str, args) -> None:
         raise ValueError(f"'{args.out}' holds target size {store.target_size}, not {args.target_size}")
     if store.contrast_limits != jsonable_limits(args.contrast_limits):
         raise ValueError(f"'{args.out}' was made with contrast limits {store.contrast_limits}")
-
-
-def _embed_sources(item) -> list[Path]:
-    """What to embed: an image file, a DICOM folder, every image of a folder, or a glob's files."""
-    import glob
-
-    if any(ch in str(item) for ch in "*?["):
-        found = sorted(Path(p) for p in glob.glob(str(item)))
-        if not found:
-            raise FileNotFoundError(f"No files match '{item}'")
-        return found
-    path = Path(item)
-    if not path.exists():
-        raise FileNotFoundError(f"No such file or folder: '{path}'")
-    if not path.is_dir():
-        return [path]
-    files = sorted(p for p in path.iterdir()
-                   if p.is_file() and io.path_suffix(p) in io.PLANAR_SUFFIXES + io.VOLUME_SUFFIXES)
-    return files or [path]  # no images: a DICOM folder (read_image says if it is not)

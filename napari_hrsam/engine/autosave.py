@@ -33,6 +33,7 @@ FORMAT = 1
 STATE_FILE = "session.json"
 LABELS_DIR = "labels.zarr"
 JOURNAL = "journal.npz"
+FOLDER_SUFFIX = ".hrsam"  # <image file>.hrsam: the widget's default folder, a series' per-image folders
 CHUNK_SIDE = 512
 SAMPLE_PLANES = 16
 SAMPLE_SIDE = 256
@@ -95,11 +96,11 @@ class Autosave:
         staging = folder / (LABELS_DIR + ".tmp")
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(folder / LABELS_DIR, ignore_errors=True)  # a first save that never finished
-        array = _create_zarr(staging, np.asarray(labels[...]))
+        _create_zarr(staging, np.asarray(labels[...]))
         os.replace(staging, folder / LABELS_DIR)
         autosave = cls(folder, _open_zarr(folder / LABELS_DIR, "r+"), fingerprint, 0)
-        _write_atomically(state_file, autosave._state_bytes({}, {}))
-        del array
+        state = autosave._state_bytes({}, {})
+        replace_file(state_file, lambda tmp: Path(tmp).write_bytes(state))
         return autosave, None
 
     def save(self, labels, regions, objects: dict, settings: dict) -> None:
@@ -125,7 +126,8 @@ class Autosave:
             header = json.loads(bytes(data["header"]).decode())
             for i, bounds in enumerate(header["chunks"]):
                 self._array[tuple(slice(a, b) for a, b in bounds)] = data[f"chunk{i}"]
-        _write_atomically(self.folder / STATE_FILE, json.dumps(header["state"]).encode())
+        state = json.dumps(header["state"]).encode()
+        replace_file(self.folder / STATE_FILE, lambda tmp: Path(tmp).write_bytes(state))
         journal.unlink()
 
     def _chunks_of(self, regions) -> list[tuple[slice, ...]]:
@@ -175,11 +177,10 @@ def _zarr():
     return zarr
 
 
-def _create_zarr(path: Path, labels: np.ndarray):
+def _create_zarr(path: Path, labels: np.ndarray) -> None:
     array = _zarr().open_array(str(path), mode="w", shape=labels.shape, chunks=chunk_shape(labels.shape),
                                dtype=labels.dtype, fill_value=0)
     array[...] = labels
-    return array
 
 
 def _open_zarr(path: Path, mode: str):
@@ -190,13 +191,20 @@ def _open_zarr(path: Path, mode: str):
                          "choose another autosave folder") from None
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def replace_file(path, write) -> None:
+    """Write ``path`` whole or not at all: ``write(tmp)`` fills a temporary file of this process
+    beside it (so concurrent writers never share one), which is flushed to disk and renamed over
+    ``path``; the temporary file never stays behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(str(tmp))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _fsync_folder(folder: Path) -> None:

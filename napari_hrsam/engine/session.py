@@ -457,11 +457,16 @@ class Session(SessionWork, SessionAuto, SessionEdit, SessionAutosave):
         state = None if prompts.empty else SliceState(
             prompts, old.result if old is not None else None, pending=True)
         after = self._results.resolved(self._object.with_slice(key, state), self._engine.settings)
-        step = Step(name, self._object, after, self._generation + 1)
+        # add_point -> _change_prompts -> _push_and_predict -> _predict: the warning names add_point's caller
+        return self._push_and_predict(Step(name, self._object, after, self._generation + 1), predict, 5)
+
+    def _push_and_predict(self, step: Step, predict: bool, stacklevel: int):
+        """Push ``step``, then predict its pending slices if ``predict``; a failed prediction
+        takes the step back (nothing of it stays). Returns the preview."""
         self._push(step)
         if predict:
             try:
-                self._predict(stacklevel=4)  # add_point -> _change_prompts -> _predict
+                self._predict(stacklevel=stacklevel)
             except BaseException:
                 self._history.retract(step)
                 self._restore(step.before, self._objects)

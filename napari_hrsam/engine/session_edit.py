@@ -81,16 +81,7 @@ class SessionEdit:
         start = SliceResult(outline, mask_logits(outline, region, self._engine.target_size), 1.0, region, Prompts(),
                             settings=self._engine.settings)
         after = self._object.with_slice(key, SliceState(prompts, start, pending=True))
-        step = Step("set lasso", self._object, after, self._generation + 1)
-        self._push(step)
-        if predict:
-            try:
-                self._predict(stacklevel=3)
-            except BaseException:  # as _change_prompts: the failed lasso leaves nothing behind
-                self._history.retract(step)
-                self._restore(step.before, self._objects)
-                raise
-        return self.preview
+        return self._push_and_predict(Step("set lasso", self._object, after, self._generation + 1), predict, 4)
 
     def edit_object(self, label_id: int) -> np.ndarray | None:
         """Make committed object ``label_id`` the object in progress on the current slice, starting

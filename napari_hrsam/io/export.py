@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_hrsam.engine.autosave import LABELS_DIR, STATE_FILE
+from napari_hrsam.engine.autosave import FOLDER_SUFFIX, LABELS_DIR, STATE_FILE
 
 FORMATS = ("coco", "tiff")
 
@@ -74,7 +74,7 @@ def export(folder, out, fmt: str = "coco") -> dict:
 
 def _name_of(folder: Path) -> str:
     name = folder.name
-    return name[: -len(".hrsam")] if name.endswith(".hrsam") else name
+    return name[: -len(FOLDER_SUFFIX)] if name.endswith(FOLDER_SUFFIX) else name
 
 
 def _planes(labels: np.ndarray):

@@ -54,20 +54,19 @@ def read_ngff(path) -> tuple[list, dict]:
     scale, translate = _level0_transform(node.metadata, len(axes))
     kwargs = {"name": path.name[: -len(".ome.zarr")] if path.name.endswith(".ome.zarr") else path.stem,
               "metadata": {"source": str(path), "ngff_axes": axes}}
-    keep = [i for i, name in enumerate(axes) if name in SPATIAL]
     levels = list(node.data)
     if "t" in axes:  # one time point: the first
         t = axes.index("t")
         levels = [level[(slice(None),) * t + (0,)] for level in levels]
         axes = axes[:t] + axes[t + 1:]
         scale, translate = scale[:t] + scale[t + 1:], translate[:t] + translate[t + 1:]
-        keep = [i for i, name in enumerate(axes) if name in SPATIAL]
+    keep = [i for i, name in enumerate(axes) if name in SPATIAL]
     if "c" in axes:
         kwargs["channel_axis"] = axes.index("c")
     kwargs["scale"] = [scale[i] for i in keep]
     kwargs["translate"] = [translate[i] for i in keep]
     kwargs["multiscale"] = len(levels) > 1
-    return levels if len(levels) > 1 else levels[:1], kwargs
+    return levels, kwargs
 
 
 def read_ngff_image(path) -> tuple:

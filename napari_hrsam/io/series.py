@@ -18,13 +18,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from napari_hrsam.engine.autosave import STATE_FILE
+from napari_hrsam.engine.autosave import FOLDER_SUFFIX, STATE_FILE, replace_file
 
-from .images import PLANAR_SUFFIXES, VOLUME_SUFFIXES, path_suffix
+from .inputs import IMAGE_SUFFIXES, images_in
 
 MANIFEST = "series.json"
 PROJECT_NAME = "hrsam-project"
-IMAGE_SUFFIXES = PLANAR_SUFFIXES + VOLUME_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -52,8 +51,7 @@ class Series:
             folder = Path(source)
             if not folder.is_dir():
                 raise ValueError(f"{folder} is not a folder of images")
-            images = sorted(p for p in folder.iterdir() if p.is_file() and path_suffix(p) in IMAGE_SUFFIXES
-                            and not p.name.startswith("."))
+            images = images_in(folder)
             if not images:
                 raise ValueError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         else:
@@ -82,7 +80,7 @@ class Series:
         return len(self._done), len(self.images)
 
     def autosave_folder(self, index: int) -> Path:
-        return self.project / f"{self.images[index].name}.hrsam"
+        return self.project / f"{self.images[index].name}{FOLDER_SUFFIX}"
 
     def is_done(self, index: int) -> bool:
         return index in self._done
@@ -112,9 +110,8 @@ class Series:
         self.project.mkdir(parents=True, exist_ok=True)
         data = {"format": 1, "images": [self._stored(p) for p in self.images],
                 "done": sorted(self._done), "current": self.current}
-        tmp = self.project / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, self.project / MANIFEST)
+        text = json.dumps(data, indent=1)
+        replace_file(self.project / MANIFEST, lambda tmp: Path(tmp).write_text(text))
 
     def _stored(self, path: Path) -> str:
         try:

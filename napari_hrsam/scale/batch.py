@@ -9,7 +9,6 @@ back. A bad input (unreadable file, NaN pixels, no contrast) is reported in the 
 the rest of the run goes on."""
 from __future__ import annotations
 
-import glob
 import json
 import os
 import time
@@ -19,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from napari_hrsam import io
-
-INPUT_SUFFIXES = io.PLANAR_SUFFIXES + io.VOLUME_SUFFIXES
+from napari_hrsam.engine.autosave import replace_file
+from napari_hrsam.io.inputs import expand_inputs
 
 
 @dataclass(frozen=True)
@@ -51,20 +50,10 @@ class AutoUnit:
         return {k: v for k, v in asdict(self).items() if k not in ("image", "out_dir")}
 
 
-def expand_inputs(items) -> list[str]:
-    """Files, folders (their images, sorted) and globs -> image paths; ValueError when none, or
-    when two inputs would write the same output name."""
-    found = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            found += sorted(str(p) for p in path.iterdir() if p.is_file() and io.path_suffix(p) in INPUT_SUFFIXES)
-        elif any(ch in str(item) for ch in "*?["):
-            found += sorted(p for p in glob.glob(str(item)) if io.path_suffix(p) in INPUT_SUFFIXES)
-        else:
-            found.append(str(path))
-    if not found:
-        raise ValueError(f"no images among {', '.join(map(str, items))}")
+def unit_inputs(items) -> list[str]:
+    """The images ``items`` name (``io.inputs.expand_inputs``); ValueError when two of them would
+    write the same output name."""
+    found = [str(p) for p in expand_inputs(items)]
     names = [AutoUnit(p, "").name for p in found]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
@@ -88,11 +77,11 @@ def segment_unit(unit: AutoUnit, plugin=None) -> dict:
     except (ValueError, OSError) as err:  # the input's fault: reported, never retried
         summary["error"] = f"{type(err).__name__}: {err}"
         return summary
-    _write_atomically(unit.output, lambda tmp: _write_tiff(tmp, labels))
+    replace_file(unit.output, lambda tmp: _write_tiff(tmp, labels))
     count = int(len(np.unique(labels)) - (1 if (labels == 0).any() else 0))
     marker = {"fingerprint": plugin.fingerprint, "settings": unit.settings(), "objects": count,
               "output": unit.output.name}
-    _write_atomically(unit.marker, lambda tmp: Path(tmp).write_text(json.dumps(marker)))
+    replace_file(unit.marker, lambda tmp: Path(tmp).write_text(json.dumps(marker)))
     summary.update(objects=count, seconds=time.perf_counter() - start, encoder_passes=passes)
     return summary
 
@@ -146,13 +135,3 @@ def _write_tiff(path, labels) -> None:
     import tifffile
 
     tifffile.imwrite(path, labels, compression="zlib")
-
-
-def _write_atomically(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one per process: no two writers share it
-    try:
-        write(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

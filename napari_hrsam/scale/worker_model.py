@@ -21,7 +21,6 @@ class ModelPlugin(WorkerPlugin):
         self.threads = int(threads)
         self.predictor = None
         self.fingerprint = None
-        self.loads = 0
 
     def setup(self, worker=None):
         import torch
@@ -31,7 +30,6 @@ class ModelPlugin(WorkerPlugin):
         torch.set_num_threads(self.threads)
         self.predictor = self.choice.predictor()
         self.fingerprint = model_fingerprint(self.predictor.model)
-        self.loads += 1
 
 
 def worker_plugin() -> ModelPlugin:

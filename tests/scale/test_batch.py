@@ -14,7 +14,7 @@ import tifffile
 from _session_fakes import disk
 from napari_hrsam.cli.main import main
 from napari_hrsam.engine.model_choice import ModelChoice
-from napari_hrsam.scale.batch import AutoUnit, expand_inputs, segment_unit
+from napari_hrsam.scale.batch import AutoUnit, segment_unit, unit_inputs
 from napari_hrsam.scale.executor import run_units
 
 CHOICE = ModelChoice("hrsam_tiny", "", "cpu", 1024, False)
@@ -41,7 +41,7 @@ def serial_run(images, tmp_path_factory):
 
 
 def units_for(folder, out):
-    return [AutoUnit(p, str(out), density=8) for p in expand_inputs([folder])]
+    return [AutoUnit(p, str(out), density=8) for p in unit_inputs([folder])]
 
 
 def outputs(out: Path) -> dict:
