@@ -49,7 +49,12 @@ def format_table(rows: Sequence[tuple[str, Summary]], title: str | None = None, 
 
 def one_pixel_note(masks) -> str:
     """How much IoU an outline one pixel off costs on these ground-truth masks (mean over them)."""
-    moved, shrunk = np.mean([one_pixel_off_ious(m) for m in masks], axis=0)
+    return yardstick_note([one_pixel_off_ious(m) for m in masks])
+
+
+def yardstick_note(pairs) -> str:
+    """``one_pixel_note`` from the masks' (moved, shrunk) IoUs (``metrics.one_pixel_off_ious``)."""
+    moved, shrunk = np.mean(pairs, axis=0)
     return (f"yardstick: the true masks moved by one pixel score mean IoU {moved:.3f}, "
             f"shrunk by one pixel {shrunk:.3f}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from .model import RANDOM_WARNING, mask_policy, model_choice
+from .model import RANDOM_WARNING, add_dask_options, mask_policy, model_choice
 
 BASELINES = ("grabcut", "randomwalker", "litemedsam")
 
@@ -42,30 +42,87 @@ def add_eval(commands, parents) -> None:
                         help="the widget's zoom-in: the first click finds the object on the "
                              "whole image, then every click is decoded in a window around it "
                              "(HRSAM's own protocol does not zoom)")
+    add_dask_options(parser)
+    parser.add_argument("--instances-per-task", type=int, metavar="K",
+                        help="instances per unit of work (default: 8 with Dask; in this process "
+                             "a dataset's instances are one unit unless --out asks for resumable parts)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="write each unit's results (units/*.json) and the tables (eval.txt) "
+                             "here; a rerun with the same model and settings reuses finished units")
     parser.set_defaults(run=run_eval)
 
 
 def run_eval(args) -> int:
-    from hrsam_model.evaluation import run_evaluation
+    from functools import partial
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from hrsam_model.evaluation.command import make_baseline
+
+    from ..engine.autosave import replace_file
+    from ..engine.click_method import method_label
+    from ..scale import eval_units
+    from ..scale.executor import default_workers, run_units
+    from ..scale.worker_model import ModelPlugin
 
     names = [n.strip() for item in args.dataset or [] for n in item.split(",") if n.strip()]
-    baselines = [n.strip() for n in args.baselines.split(",") if n.strip()]
-    methods, notes = [], []
+    specs = ([eval_units.GroupSpec(data=args.data, max_instances=args.max_instances)] if args.data else
+             [eval_units.GroupSpec(name, args.split, None, args.data_root, args.max_instances) for name in names])
+    if args.clicks < 1:
+        raise ValueError(f"--clicks must be >= 1, got {args.clicks}")
+    methods, labels, notes = [], {}, []
+    choice = None
     if not args.no_model:
-        from ..engine.click_method import model_method
-
         choice = model_choice(args, untrained=args.untrained)
         choice.check()
         if choice.weights()[0] == "random" and not args.untrained:
             print(RANDOM_WARNING, file=sys.stderr)
-        label, method = model_method(choice, zoom_in=args.zoom_in, mask_policy=mask_policy(args))
-        methods.append((label, method))
-        notes.append(f"{label}: {choice.describe()}, device {method.device}, through the session")
+        methods.append(eval_units.MODEL)
+        labels[eval_units.MODEL] = method_label(choice, args.zoom_in, mask_policy(args))
+        notes.append(f"{labels[eval_units.MODEL]}: {choice.describe()}, device {choice.device}, through the session")
         if choice.weights()[0] == "random":
             notes.append("WARNING: random weights: the model's numbers measure nothing")
-    text = run_evaluation(
-        methods, datasets=names, split=args.split, data=args.data, data_root=args.data_root,
-        baselines=baselines, max_instances=args.max_instances, num_clicks=args.clicks,
-        notes=notes, log=lambda line: print(line, file=sys.stderr, flush=True))
+    for name in (n.strip() for n in args.baselines.split(",") if n.strip()):
+        try:
+            make_baseline(name, args.data_root)  # a missing optional baseline is a note, not a failure
+        except (ImportError, FileNotFoundError) as error:
+            notes.append(f"skipped baseline {name}: {error}")
+            continue
+        methods.append(name)
+    if not methods:
+        raise ValueError("nothing to evaluate: give --model and/or --baselines")
+    loaded = {spec: spec.load() for spec in specs}  # to plan the units; reused in this process
+    serial = args.workers == 0 and args.scheduler is None
+    per_task = args.instances_per_task
+    if per_task is None:
+        per_task = 0 if serial and args.out is None else eval_units.INSTANCES_PER_TASK
+    units = eval_units.plan_units({spec: len(items) for spec, items in loaded.items()}, methods, per_task,
+                                  num_clicks=args.clicks, zoom_in=args.zoom_in,
+                                  keep_clicked_pieces=not args.all_pieces, hold_clicks=not args.no_click_hold,
+                                  out_dir=args.out)
+    local = None
+    if serial:
+        local = ModelPlugin(choice, threads=default_workers())
+        local.setup()
+    bar = tqdm(total=sum(u.stop - u.start for u in units), unit="instance", file=sys.stderr, disable=None)
+    summaries = run_units(partial(eval_units.eval_unit, instances=loaded) if serial else eval_units.eval_unit,
+                          units, choice, workers=args.workers, scheduler=args.scheduler, local=local,
+                          progress=lambda done, total, summary: bar.update(summary["unit"].stop - summary["unit"].start),
+                          log=lambda text: print(text, file=sys.stderr))
+    bar.close()
+    failed = [s for s in summaries if s["error"]]
+    bad_groups = {s["unit"].group for s in failed}
+    text = eval_units.tables([s for s in summaries if s["unit"].group not in bad_groups], labels, notes)
+    resumed = sum(s["resumed"] for s in summaries)
+    if resumed:
+        print(f"{resumed} of {len(units)} unit(s) read from {args.out} (already done)", file=sys.stderr)
     print(text)
-    return 0
+    if args.out is not None:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        replace_file(Path(args.out) / "eval.txt", lambda tmp: Path(tmp).write_text(text + "\n"))
+    for summary in failed:
+        unit = summary["unit"]
+        print(f"FAILED {unit.group.title} {unit.method} instances {unit.start}-{unit.stop}: {summary['error']}",
+              file=sys.stderr)
+    return 1 if failed else 0

@@ -94,10 +94,14 @@ def model_method(choice, *, zoom_in: bool = True, mask_policy: MaskPolicy = Mask
                  contrast_limits=None) -> tuple[str, SessionMethod]:
     """(row label, method) for a ``ModelChoice`` as the widget runs it: its predictor behind a
     ``SessionMethod``. Slow: builds the network."""
-    label = (f"{choice.name}@{choice.target_size}"
-             + ("" if mask_policy.keep_clicked_pieces else " all pieces")
-             + ("" if mask_policy.hold_clicks else " clicks not held")
-             + (" zoom-in" if zoom_in else "")
-             + (" (RANDOM)" if choice.weights()[0] == "random" else ""))
-    return label, SessionMethod(choice.predictor(), zoom_in=zoom_in, mask_policy=mask_policy,
-                                contrast_limits=contrast_limits)
+    return method_label(choice, zoom_in, mask_policy), SessionMethod(
+        choice.predictor(), zoom_in=zoom_in, mask_policy=mask_policy, contrast_limits=contrast_limits)
+
+
+def method_label(choice, zoom_in: bool, mask_policy: MaskPolicy) -> str:
+    """The evaluation tables' row label for a ``ModelChoice`` run with these settings."""
+    return (f"{choice.name}@{choice.target_size}"
+            + ("" if mask_policy.keep_clicked_pieces else " all pieces")
+            + ("" if mask_policy.hold_clicks else " clicks not held")
+            + (" zoom-in" if zoom_in else "")
+            + (" (RANDOM)" if choice.weights()[0] == "random" else ""))

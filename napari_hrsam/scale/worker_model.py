@@ -12,7 +12,8 @@ PLUGIN_NAME = "hrsam-model"
 
 
 class ModelPlugin(WorkerPlugin):
-    """Builds ``choice.predictor()`` once per worker with ``threads`` torch threads."""
+    """Builds ``choice.predictor()`` once per worker with ``threads`` torch threads (no predictor
+    and no fingerprint when ``choice`` is None: a run of baselines only)."""
 
     name = PLUGIN_NAME
 
@@ -28,6 +29,8 @@ class ModelPlugin(WorkerPlugin):
         from napari_hrsam.engine.embedding_store import model_fingerprint
 
         torch.set_num_threads(self.threads)
+        if self.choice is None:
+            return
         self.predictor = self.choice.predictor()
         self.fingerprint = model_fingerprint(self.predictor.model)
 
