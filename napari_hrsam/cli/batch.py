@@ -9,14 +9,17 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..io.inputs import images_in, is_glob
+from ..scale.auto_parts import AutoPart, merge_unit, part_unit, plan
 from ..scale.batch import AutoUnit, segment_unit, unit_inputs
-from ..scale.executor import run_units
+from ..scale.executor import run_stages
 from .model import model_choice
 
 
-def is_batch(items) -> bool:
-    """Several inputs, a glob, or a folder holding image files (not a DICOM folder)."""
-    if len(items) > 1 or is_glob(items[0]):
+def is_batch(args) -> bool:
+    """Several inputs, a glob, a folder holding image files (not a DICOM folder), or --auto on
+    Dask workers."""
+    items = args.image
+    if len(items) > 1 or is_glob(items[0]) or (args.auto and (args.workers or args.scheduler)):
         return True
     path = Path(items[0])
     return path.is_dir() and bool(images_in(path))
@@ -26,26 +29,35 @@ def run_batch(args) -> int:
     if not args.auto:
         raise ValueError("several images are segmented with --auto (every object); one image takes --point/--box")
     if args.point or args.propagate or args.box or args.range or args.embeddings:
-        raise ValueError("with many inputs, --auto takes --density, --out, --workers, --scheduler and the model options")
+        raise ValueError("with many inputs or Dask, --auto takes --density, --out, --workers, --scheduler, "
+                         "--slices-per-task, --tiles-per-task and the model options")
     out_dir = Path(args.out)
     if out_dir.suffix:
-        raise ValueError(f"with many inputs --out is a folder, got {args.out!r}")
+        raise ValueError(f"with many inputs or Dask, --out is a folder, got {args.out!r}")
     images = unit_inputs(args.image)
     units = [AutoUnit(image, str(out_dir), args.density, not args.all_pieces, not args.no_click_hold)
              for image in images]
-    bar = tqdm(total=len(units), unit="image", file=sys.stderr, disable=None)
-
-    def progress(done, total, summary):
-        bar.update(1)
-
-    summaries = run_units(segment_unit, units, model_choice(args), workers=args.workers, scheduler=args.scheduler,
-                          progress=progress, log=lambda text: print(text, file=sys.stderr))
+    choice = model_choice(args)
+    first, merges, failures = plan(units, choice.target_size, args.slices_per_task, args.tiles_per_task)
+    bar = tqdm(total=len(first) + len(merges), unit="task", file=sys.stderr, disable=None)
+    whole, parts = run_stages([(run_whole_or_part, first), (merge_unit, merges)], choice, workers=args.workers,
+                              scheduler=args.scheduler, progress=lambda done, total, summary: bar.update(1),
+                              log=lambda text: print(text, file=sys.stderr))
     bar.close()
-    failed = [s for s in summaries if s["error"]]
-    skipped = sum(s["skipped"] for s in summaries)
-    objects = sum(s["objects"] for s in summaries if not s["error"])
-    print(f"{len(summaries) - len(failed)} of {len(summaries)} images segmented ({skipped} already done), "
+    summaries = [s for s in whole if "output" in s] + parts
+    failed = failures + [s for s in whole + parts if s["error"]]
+    failed_images = {s["image"] for s in failed}
+    done = [s for s in summaries if s["image"] not in failed_images]
+    skipped = sum(s["skipped"] for s in done)
+    objects = sum(s["objects"] for s in done)
+    print(f"{len(done)} of {len(units)} images segmented ({skipped} already done), "
           f"{objects} objects, labels in {out_dir}")
     for summary in failed:
-        print(f"FAILED {summary['image']}: {summary['error']}", file=sys.stderr)
+        where = f" ({summary['part']})" if summary.get("part") else ""
+        print(f"FAILED {summary['image']}{where}: {summary['error']}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def run_whole_or_part(unit, plugin=None) -> dict:
+    """A whole input (``segment_unit``) or a part of one (``auto_parts.part_unit``)."""
+    return part_unit(unit, plugin) if isinstance(unit, AutoPart) else segment_unit(unit, plugin)

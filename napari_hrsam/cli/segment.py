@@ -54,7 +54,12 @@ def add_segment(commands, parents) -> None:
     segment.add_argument("--out", required=True, metavar="MASK",
                          help="mask file: .tif/.png for 2-D images (png: 0/255), "
                               ".nii.gz/.nii/.nrrd/.mha/.mhd (volumes keep their geometry)")
-    add_dask_options(segment, "with many inputs: ")
+    add_dask_options(segment, "with --auto, for many inputs or one large one: ")
+    segment.add_argument("--slices-per-task", type=int, default=16, metavar="K",
+                         help="with --auto over Dask or many inputs: a volume of more slices is split "
+                              "into tasks of K slices, merged and linked at the end (default 16)")
+    segment.add_argument("--tiles-per-task", type=int, default=16, metavar="K",
+                         help="likewise, a 2-D image of more tiles into tasks of K tiles (default 16)")
     segment.set_defaults(run=run_segment)
 
 
@@ -111,7 +116,7 @@ def run_segment(args) -> int:
     from ..engine.slice_engine import NoContrastWarning
     from .batch import is_batch, run_batch
 
-    if is_batch(args.image):
+    if is_batch(args):
         return run_batch(args)
     args.image = args.image[0]
     array, metadata = io.read_image(args.image)

@@ -72,6 +72,10 @@ class FoundObject:
         return self.stability
 
 
+class NoContrastError(ValueError):
+    """A slice (window) where every pixel the model sees has one value: nothing to segment."""
+
+
 class AutoCancelled(Exception):
     """``should_cancel()`` returned True: nothing was found, nothing is written."""
 
@@ -109,24 +113,40 @@ def grid_points(region: Region, per_side: int, box=None) -> list[tuple[float, fl
     return points
 
 
+def slice_windows(shape: tuple[int, int], target_size: int, settings: AutoSettings) -> list[Region]:
+    """The windows ``find_objects`` encodes on a slice of ``shape`` for a model of ``target_size``."""
+    return tile_windows(shape, int(target_size / settings.tile_zoom), settings.tile_overlap)
+
+
 def find_objects(engine, key: SliceKey, settings: AutoSettings, box=None,
                  should_cancel: Callable[[], bool] | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> list[FoundObject]:
-    """Every object on slice ``key`` (inside ``box`` if given), best score first. Raises
-    ValueError where the model sees no contrast, AutoCancelled when cancelled."""
+                 progress: Callable[[int, int], None] | None = None,
+                 windows: tuple[int, int] | None = None) -> list[FoundObject]:
+    """Every object on slice ``key`` (inside ``box`` if given), best score first. A window
+    without contrast (a blank corner of a slide) holds no object; NoContrastError (a ValueError)
+    when every window is so. AutoCancelled when cancelled.
+
+    ``windows=(first, stop)``: only those of the slice's windows (``slice_windows``), and their
+    objects in window order, not yet de-duplicated, blank windows or not: a part of a run split
+    across tasks. The whole run's answer is ``suppress_duplicates`` of the parts' objects,
+    concatenated in window order, with ``settings.nms_overlap``."""
     shape = engine.layout.slice_shape(key)
-    windows = tile_windows(shape, int(engine.target_size / settings.tile_zoom), settings.tile_overlap)
-    grids = [grid_points(region, settings.points_per_side, box) for region in windows]
+    every = slice_windows(shape, engine.target_size, settings)
+    chosen = every if windows is None else every[windows[0]:windows[1]]
+    if not chosen:
+        raise ValueError(f"windows {windows} hold none of the slice's {len(every)} windows")
+    grids = [grid_points(region, settings.points_per_side, box) for region in chosen]
     total, done = sum(map(len, grids)), 0
-    found = []
+    found, seen, flat = [], 0, 0
     limits = engine.limits(key)
-    for region, points in zip(windows, grids):
+    for region, points in zip(chosen, grids):
         if not points:
             continue
+        seen += 1
         embedding, _ = engine.embedding(key, region)
         if engine.no_contrast(key, region, limits):
-            raise ValueError("no contrast: every pixel the model sees has the same value within the "
-                             "contrast limits, so there is nothing to segment")
+            flat, done = flat + 1, done + len(points)
+            continue
         for objects, decoded in _window_objects(engine, key, region, embedding, points, settings, limits):
             found += objects
             done += decoded
@@ -134,6 +154,11 @@ def find_objects(engine, key: SliceKey, settings: AutoSettings, box=None,
                 progress(done, total)
             if should_cancel is not None and should_cancel():
                 raise AutoCancelled("segment all was cancelled")
+    if windows is not None:
+        return found
+    if seen and flat == seen:
+        raise NoContrastError("no contrast: every pixel the model sees has the same value within the "
+                              "contrast limits, so there is nothing to segment")
     return suppress_duplicates(found, settings.nms_overlap)
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
-from .automatic import AutoSettings, FoundObject, find_objects
+from .automatic import AutoSettings, FoundObject, NoContrastError, find_objects, suppress_duplicates
 from .history import LabelDiff, Step, paint
 from .prompt_checks import checked_box
 from .propagation_rules import overlap_iou
@@ -33,16 +33,20 @@ class AutoRequest:
     settings: AutoSettings
     box: tuple | None
     link: bool = False
+    windows: tuple[int, int] | None = None  # a part: these windows of each slice (``find_objects``)
 
 
 @dataclass(frozen=True, eq=False)
 class AutoResult:
-    """What ``compute_segment_all`` found, per slice (best first); apply it with ``Session.apply``."""
+    """What ``compute_segment_all`` found, per slice (best first); apply it with ``Session.apply``.
+    A ``part`` (a request for some windows) holds objects not yet de-duplicated: it cannot be
+    applied, only merged (``merge_segment_all``)."""
 
     generation: int
     found: tuple[tuple[SliceKey, tuple[FoundObject, ...]], ...]
     link: bool = False
     seconds: float = 0.0
+    part: bool = False
 
     @property
     def objects(self) -> tuple[FoundObject, ...]:
@@ -67,8 +71,10 @@ class SessionAuto:
         return self._apply_auto(self.compute_segment_all(request, progress, should_cancel))
 
     def segment_all_request(self, settings: AutoSettings | None = None, box=None, *, slices=None,
-                            axis: int | None = None, link: bool = False) -> AutoRequest:
-        """Main thread: check and freeze a segment-all run."""
+                            axis: int | None = None, link: bool = False,
+                            windows: tuple[int, int] | None = None) -> AutoRequest:
+        """Main thread: check and freeze a segment-all run (``windows``: only a part of it, see
+        ``automatic.find_objects``)."""
         key = self._require_slice()
         checked = None if box is None else checked_box(box, self.slice_shape)
         keys = (key,)
@@ -84,24 +90,49 @@ class SessionAuto:
             if not indices or min(indices) < 0 or max(indices) >= shape[axis]:
                 raise ValueError(f"slices must be indices 0..{shape[axis] - 1} along axis {axis}")
             keys = tuple(key.moved(axis, i) for i in sorted(set(indices)))
-        return AutoRequest(self._generation, keys, settings or AutoSettings(), checked, bool(link))
+        if windows is not None and not 0 <= windows[0] < windows[1]:
+            raise ValueError(f"windows must be a range (first, stop) with 0 <= first < stop, got {windows}")
+        return AutoRequest(self._generation, keys, settings or AutoSettings(), checked, bool(link),
+                           None if windows is None else (int(windows[0]), int(windows[1])))
 
     def compute_segment_all(self, request: AutoRequest,
                             progress: Callable[[int, int], None] | None = None,
                             should_cancel: Callable[[], bool] | None = None) -> AutoResult:
         """Worker-safe: find the objects (reads the image and the model only)."""
-        start, found = time.perf_counter(), []
+        start, found, blank = time.perf_counter(), [], 0
         for number, key in enumerate(request.keys):
             def report(done, total, number=number):  # slices in order, each its share
                 if progress is not None:
                     progress(number * total + done, len(request.keys) * total)
 
-            found.append((key, tuple(find_objects(self._engine, key, request.settings, request.box,
-                                                  should_cancel, report))))
-        return AutoResult(request.generation, tuple(found), request.link, time.perf_counter() - start)
+            try:
+                objects = find_objects(self._engine, key, request.settings, request.box, should_cancel, report,
+                                       request.windows)
+            except NoContrastError:
+                blank += 1
+                if blank == len(request.keys):  # one slice, or every slice of the range (a part never raises)
+                    raise
+                objects = []  # a blank slice of a range (a volume's empty end) holds no object
+            found.append((key, tuple(objects)))
+        return AutoResult(request.generation, tuple(found), request.link, time.perf_counter() - start,
+                          part=request.windows is not None)
+
+    def merge_segment_all(self, request: AutoRequest, objects: Sequence[Sequence[FoundObject]]) -> AutoResult:
+        """The result of the whole ``request`` from the objects its parts found: ``objects[k]``
+        holds those of every part on ``request.keys[k]``, parts in window order (as
+        ``find_objects`` visits them). Equals ``compute_segment_all(request)`` when the parts
+        cover every window of every slice."""
+        if len(objects) != len(request.keys):
+            raise ValueError(f"give the objects of each of the request's {len(request.keys)} slices")
+        overlap = request.settings.nms_overlap
+        found = tuple((key, tuple(suppress_duplicates(list(objects[k]), overlap)))
+                      for k, key in enumerate(request.keys))
+        return AutoResult(request.generation, found, request.link)
 
     def _apply_auto(self, result: AutoResult) -> list[int]:
         """Main thread: write the objects (skipped when the labels changed meanwhile)."""
+        if result.part:
+            raise ValueError("a part of a segment-all run is merged (merge_segment_all), not applied")
         if result.generation != self._generation:
             return []
         label_id = self.next_label_id

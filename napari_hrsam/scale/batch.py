@@ -68,7 +68,7 @@ def segment_unit(unit: AutoUnit, plugin=None) -> dict:
     plugin = plugin if plugin is not None else worker_plugin()
     summary = {"image": unit.image, "output": str(unit.output), "objects": 0, "seconds": 0.0,
                "encoder_passes": 0, "skipped": False, "error": None, "pid": os.getpid()}
-    if _finished(unit, plugin.fingerprint):
+    if finished(unit, plugin.fingerprint):
         summary.update(skipped=True, objects=json.loads(unit.marker.read_text())["objects"])
         return summary
     start = time.perf_counter()
@@ -77,46 +77,68 @@ def segment_unit(unit: AutoUnit, plugin=None) -> dict:
     except (ValueError, OSError) as err:  # the input's fault: reported, never retried
         summary["error"] = f"{type(err).__name__}: {err}"
         return summary
-    replace_file(unit.output, lambda tmp: _write_tiff(tmp, labels))
-    count = int(len(np.unique(labels)) - (1 if (labels == 0).any() else 0))
-    marker = {"fingerprint": plugin.fingerprint, "settings": unit.settings(), "objects": count,
-              "output": unit.output.name}
-    replace_file(unit.marker, lambda tmp: Path(tmp).write_text(json.dumps(marker)))
+    count = write_output(unit, labels, plugin.fingerprint)
     summary.update(objects=count, seconds=time.perf_counter() - start, encoder_passes=passes)
     return summary
 
 
-def _finished(unit: AutoUnit, fingerprint: str) -> bool:
+def finished(unit: AutoUnit, fingerprint: str | None) -> bool:
+    """Whether the unit's output and marker are there, made with these settings and (unless
+    ``fingerprint`` is None) these weights."""
     if not (unit.marker.is_file() and unit.output.is_file()):
         return False
     try:
         marker = json.loads(unit.marker.read_text())
     except ValueError:
         return False
-    return marker.get("fingerprint") == fingerprint and marker.get("settings") == unit.settings()
+    return (fingerprint is None or marker.get("fingerprint") == fingerprint) and marker.get("settings") == unit.settings()
 
 
 def _segment(unit: AutoUnit, predictor) -> tuple[np.ndarray, int]:
-    from napari_hrsam.engine.automatic import AutoSettings
+    array, metadata = io.read_image(unit.image)
+    counter = CountingPredictor(predictor)
+    session, request = unit_request(unit, array, metadata, counter)
+    session.apply(session.compute_segment_all(request))
+    return label_image(session), counter.passes
+
+
+def unit_request(unit: AutoUnit, array, metadata: dict, predictor, slices=None, windows=None):
+    """(a Session on the unit's image with empty labels, the request of its whole run, or of
+    the part ``slices`` / ``windows`` of it): a 2-D image's one slice, or every slice of a volume
+    along its first axis, objects linked across slices."""
+    from napari_hrsam.engine.automatic import AutoSettings, slice_windows
     from napari_hrsam.engine.mask_policy import MaskPolicy
     from napari_hrsam.engine.session import Session
 
-    array, metadata = io.read_image(unit.image)
-    counter = _CountingPredictor(predictor)
     spatial_ndim = array.ndim - (1 if metadata.get("rgb") else 0)
-    session = Session(array, counter, rgb=bool(metadata.get("rgb")), labels=np.zeros(
+    session = Session(array, predictor, rgb=bool(metadata.get("rgb")), labels=np.zeros(
         array.shape[:spatial_ndim], np.int32), position=(0,) * (spatial_ndim - 2) or None,
         mask_policy=MaskPolicy(unit.keep_clicked_pieces, unit.hold_clicks))
     settings = AutoSettings(points_per_side=unit.density)
     if spatial_ndim == 2:
-        session.segment_all(settings)
-    else:  # a volume: every slice along its first axis, objects linked across slices
-        session.segment_all(settings, slices=range(array.shape[0]), axis=0, link=True)
+        return session, session.segment_all_request(settings, windows=windows)
+    if slices is not None and windows is None:  # a slab: every window of its slices, as a part
+        windows = (0, len(slice_windows(session.slice_shape, predictor.target_size, settings)))
+    chosen = range(array.shape[0]) if slices is None else range(*slices)
+    return session, session.segment_all_request(settings, slices=chosen, axis=0, link=True, windows=windows)
+
+
+def label_image(session) -> np.ndarray:
     labels = np.asarray(session.labels)
-    return labels.astype(np.uint16) if labels.max() <= np.iinfo(np.uint16).max else labels, counter.passes
+    return labels.astype(np.uint16) if labels.max() <= np.iinfo(np.uint16).max else labels
 
 
-class _CountingPredictor:
+def write_output(unit: AutoUnit, labels: np.ndarray, fingerprint: str) -> int:
+    """Write the unit's label image, then its completion marker; the object count."""
+    replace_file(unit.output, lambda tmp: _write_tiff(tmp, labels))
+    count = int(len(np.unique(labels)) - (1 if (labels == 0).any() else 0))
+    marker = {"fingerprint": fingerprint, "settings": unit.settings(), "objects": count,
+              "output": unit.output.name}
+    replace_file(unit.marker, lambda tmp: Path(tmp).write_text(json.dumps(marker)))
+    return count
+
+
+class CountingPredictor:
     """The predictor it wraps, counting encoder passes."""
 
     def __init__(self, predictor):

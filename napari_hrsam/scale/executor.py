@@ -39,20 +39,27 @@ def run_units(task: Callable, units: Sequence, choice, *, workers: int = 0, sche
               local: ModelPlugin | None = None) -> list[dict]:
     """Summaries of ``task(unit)`` for every unit, in the units' order. ``local``: a plugin already
     set up in this process, used when running here (else one is made)."""
+    return run_stages([(task, units)], choice, workers=workers, scheduler=scheduler, threads=threads,
+                      progress=progress, log=log, local=local)[0]
+
+
+def run_stages(stages: Sequence[tuple[Callable, Sequence]], choice, *, workers: int = 0,
+               scheduler: str | None = None, threads: int | None = None, progress: Callable | None = None,
+               log: Callable = print, local: ModelPlugin | None = None) -> list[list[dict]]:
+    """``run_units`` for several (task, units) stages on one cluster, each stage after the one
+    before it has finished (a stage may read what the previous one wrote); ``progress(done, total,
+    summary)`` counts the units of all stages."""
     if workers < 0:
         raise ValueError(f"--workers must be >= 0, got {workers}")
+    total = sum(len(units) for _, units in stages)
+    counter = _Progress(total, progress)
     if workers == 0 and scheduler is None:
         plugin = local
         if plugin is None:
             plugin = ModelPlugin(choice, threads or default_workers())
             plugin.setup()
-        out = []
-        for unit in units:
-            out.append(task(unit, plugin))
-            if progress is not None:
-                progress(len(out), len(units), out[-1])
-        return out
-    from distributed import Client, LocalCluster, as_completed
+        return [[counter(task(unit, plugin)) for unit in units] for task, units in stages]
+    from distributed import Client, LocalCluster
 
     cluster = None
     if scheduler is None:
@@ -67,22 +74,37 @@ def run_units(task: Callable, units: Sequence, choice, *, workers: int = 0, sche
         per_worker = threads or max(1, default_workers() // max(1, len(client.scheduler_info()["workers"])))
         client.register_plugin(ModelPlugin(choice, per_worker))
         log(f"dask dashboard: {client.dashboard_link}")
-        futures = client.map(task, list(units), key=[f"hrsam-{i}-{_token(u)}" for i, u in enumerate(units)],
-                             retries=RETRIES, pure=False)
-        index = {future.key: i for i, future in enumerate(futures)}
-        results: list[dict | None] = [None] * len(units)
-        done = 0
-        for future in as_completed(futures):
-            results[index[future.key]] = future.result()
-            future.release()  # a worker lost later need not recompute what was already read
-            done += 1
-            if progress is not None:
-                progress(done, len(units), results[index[future.key]])
-        return results
+        return [_run_stage(client, task, units, number, counter) for number, (task, units) in enumerate(stages)]
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _run_stage(client, task: Callable, units: Sequence, number: int, counter) -> list[dict]:
+    from distributed import as_completed
+
+    futures = client.map(task, list(units), key=[f"hrsam-{number}-{i}-{_token(u)}" for i, u in enumerate(units)],
+                         retries=RETRIES, pure=False)
+    index = {future.key: i for i, future in enumerate(futures)}
+    results: list[dict | None] = [None] * len(units)
+    for future in as_completed(futures):
+        results[index[future.key]] = counter(future.result())
+        future.release()  # a worker lost later need not recompute what was already read
+    return results
+
+
+class _Progress:
+    """Counts finished units over all stages and reports each to ``progress``."""
+
+    def __init__(self, total: int, progress: Callable | None):
+        self.total, self.done, self.progress = total, 0, progress
+
+    def __call__(self, summary: dict) -> dict:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total, summary)
+        return summary
 
 
 def _token(unit) -> str:

@@ -98,6 +98,19 @@ def test_flat_and_nan_slices_are_refused_and_nothing_is_written(predictor):
         AutoSettings(points_per_side=0)
 
 
+def test_blank_tiles_and_blank_slices_of_a_range_hold_no_object_but_do_not_stop_the_run(predictor):
+    image = np.full((300, 860), 30, np.uint8)  # the second tile (columns 348..860) is one flat value
+    rows, cols = np.ogrid[:300, :860]
+    image[(rows - 150) ** 2 + (cols - 150) ** 2 <= 25 ** 2] = 200
+    session = Session(image, predictor)
+    assert len(session.segment_all(AutoSettings(points_per_side=16))) == 1
+    volume = np.stack([np.full((300, 860), 30, np.uint8), image, np.full((300, 860), 30, np.uint8)])
+    stack = Session(volume, predictor, position=(0,))
+    assert len(stack.segment_all(AutoSettings(points_per_side=16), slices=range(3), axis=0)) == 1
+    with pytest.raises(ValueError, match="no contrast"):  # every slice of the range blank
+        stack.segment_all(AutoSettings(points_per_side=16), slices=[0, 2], axis=0)
+
+
 def test_a_range_of_slices_links_objects_into_3d_by_overlap(predictor):
     image, truth = disks((200, 200), [(50, 50), (150, 140)], radius=22)
     volume = np.stack([image] * 3)  # three slices with the same two disks
