@@ -80,8 +80,11 @@ def load_model(args, warn=None) -> LoadedModel:
 def add_dask_options(parser, when: str = "") -> None:
     """``--workers`` and ``--scheduler``: where a command's units of work run (``napari_hrsam.scale``);
     ``when`` prefixes their help (e.g. "with many inputs: ")."""
-    parser.add_argument("--workers", type=int, default=0, metavar="N",
-                        help=f"{when}N worker processes on this machine (a Dask LocalCluster); "
+    from ..scale import default_workers
+
+    parser.add_argument("--workers", type=int, default=0, nargs="?", const=default_workers(), metavar="N",
+                        help=f"{when}N worker processes on this machine (a Dask LocalCluster; "
+                             f"--workers alone: one per physical core, here {default_workers()}); "
                              "0 (default): in this process")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help=f"{when}a running Dask scheduler (tcp://host:8786 or a scheduler file)")

@@ -18,20 +18,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
+from . import default_workers
 from .worker_model import ModelPlugin
 
 RETRIES = 2
-
-
-def default_workers() -> int:
-    """One worker per physical core (at least 1)."""
-    try:
-        import psutil
-
-        cores = psutil.cpu_count(logical=False)
-    except ImportError:
-        cores = None
-    return max(1, cores or os.cpu_count() or 1)
 
 
 def run_units(task: Callable, units: Sequence, choice, *, workers: int = 0, scheduler: str | None = None,
