@@ -1,7 +1,8 @@
 """Segment everything: object-level quality and speed of ``Session.segment_all`` (what the widget
 and ``hrsam segment --auto`` run) against scikit-image's classic pipeline, per validation set.
 
-    python benchmarks/automatic.py --datasets nuclei,ecoli          # ~3 min on a 2-core CPU
+    python benchmarks/automatic.py --datasets nuclei,ecoli,bbbc007,scratch_nuclei
+    python benchmarks/automatic.py --seeds grid --tile-zoom 2        # the first version's settings
     python benchmarks/automatic.py --datasets nuclei --split train  # the bundled sample's half
 
 Per set: F1 at IoU >= 0.5 (one-to-one matching), mean IoU of the matched objects, panoptic
@@ -82,9 +83,10 @@ def main(argv=None) -> int:
     parser.add_argument("--points-per-side", type=int, default=32)
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--tile-zoom", type=float, default=AutoSettings().tile_zoom)
+    parser.add_argument("--seeds", default=AutoSettings().seeds, choices=("blobs", "grid"))
     parser.add_argument("--untrained", action="store_true", help="random weights (smoke runs only)")
     args = parser.parse_args(argv)
-    settings = AutoSettings(points_per_side=args.points_per_side, tile_zoom=args.tile_zoom)
+    settings = AutoSettings(points_per_side=args.points_per_side, tile_zoom=args.tile_zoom, seeds=args.seeds)
     choice = ModelChoice(untrained=args.untrained)
     network = choice.build_model()
     print(f"machine: {machine_description()}")

@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
 
 from hrsam_model.configs import DEFAULT_MODEL, DEVICES, TARGET_SIZES
 
+from ..engine.automatic import SEEDS
 from . import keys as _keys
 
 MODEL_NAMES = ("hrsam_tiny", "hrsam_vit_b", "hrsam_plusplus_vit_b")
@@ -109,13 +110,18 @@ def build_controls(widget) -> None:
     widget.density_spin = QSpinBox()
     widget.density_spin.setRange(4, 64)
     widget.density_spin.setValue(32)
-    widget.density_spin.setPrefix("grid ")
-    widget.density_spin.setSuffix(" per side")
+    widget.density_spin.setPrefix("density ")
+    widget.density_spin.setToolTip("Grid: N x N clicks per tile. Blobs: at most N x N blob centres per tile")
+    widget.seeds_combo = QComboBox()
+    widget.seeds_combo.addItems(list(SEEDS))
+    widget.seeds_combo.setToolTip("Where Segment all clicks: the centres of the blobs in each tile (crowded small "
+                                  "objects: nuclei, cells), or a regular grid (large or textured objects)")
     widget.all_slices_check = QCheckBox("all slices (3-D)")
     widget.all_slices_check.setToolTip("On a volume: every slice along the axis you scroll, objects "
                                        "that overlap on neighbouring slices joined into one 3-D object")
     automatic = QHBoxLayout()
     automatic.addWidget(widget.segment_all_button)
+    automatic.addWidget(widget.seeds_combo)
     automatic.addWidget(widget.density_spin)
     automatic.addWidget(widget.all_slices_check)
 

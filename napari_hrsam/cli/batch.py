@@ -35,7 +35,7 @@ def run_batch(args) -> int:
     if out_dir.suffix:
         raise ValueError(f"with many inputs or Dask, --out is a folder, got {args.out!r}")
     images = unit_inputs(args.image)
-    units = [AutoUnit(image, str(out_dir), args.density, not args.all_pieces, not args.no_click_hold)
+    units = [AutoUnit(image, str(out_dir), args.density, args.seeds, not args.all_pieces, not args.no_click_hold)
              for image in images]
     choice = model_choice(args)
     first, merges, failures = plan(units, choice.target_size, args.slices_per_task, args.tiles_per_task)

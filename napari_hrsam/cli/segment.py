@@ -43,7 +43,10 @@ def add_segment(commands, parents) -> None:
                          help="segment every object (no --point; a --box restricts it) and write "
                               "an instance label image: 0 = background, 1..N = objects")
     segment.add_argument("--density", type=int, default=32, metavar="N",
-                         help="with --auto: N x N prompts per model input (default 32)")
+                         help="with --auto: N x N grid prompts, or at most N x N blob centres, per tile (default 32)")
+    segment.add_argument("--seeds", choices=("blobs", "grid"), default="blobs",
+                         help="with --auto: click the blob centres of each tile (default; crowded small "
+                              "objects) or a regular grid (large or textured objects)")
     segment.add_argument("--range", metavar="FIRST-LAST",
                          help="with --auto on a volume: every slice FIRST..LAST along the --slice axis")
     segment.add_argument("--link", action="store_true",

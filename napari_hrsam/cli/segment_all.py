@@ -27,7 +27,7 @@ def run_auto(args, array, metadata, spatial, axes, position, where) -> int:
 
     kind = _output_kind(args.out, args.image, len(spatial))
     io.check_writable(args.out)
-    settings = AutoSettings(points_per_side=args.density)
+    settings = AutoSettings(points_per_side=args.density, seeds=args.seeds)
     rows, cols = spatial[axes[0]], spatial[axes[1]]
     box = None
     if args.box is not None:
@@ -52,7 +52,7 @@ def run_auto(args, array, metadata, spatial, axes, position, where) -> int:
     print(f"model: {loaded.describe()}, loaded in {loaded.seconds:.1f} s")
     if loaded.random:
         print("WARNING: random weights: these objects are noise, not a segmentation")
-    print(f"objects: {len(ids)}, found in {seconds:.1f} s ({args.density} x {args.density} prompts per window)")
+    print(f"objects: {len(ids)}, found in {seconds:.1f} s ({args.seeds}, density {args.density})")
     print(f"wrote {', '.join(written)}")
     return 0
 

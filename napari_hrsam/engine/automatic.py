@@ -1,20 +1,20 @@
-"""Segment everything on a slice: single-click prompts on a grid, decoded in batches, kept by
-predicted IoU and mask stability, cleaned and de-duplicated (SAM's automatic mask generation, made
-to fit a CPU).
+"""Segment everything on a slice: single-click prompts (the blob centres of each tile, or a
+grid), decoded in batches, kept by mask stability, size and contrast, cleaned and de-duplicated
+(SAM's automatic mask generation, made to fit a CPU).
 
 Per window of the slice (the whole slice, or overlapping tiles of ``1 / tile_zoom`` of the model's
 input size when it is larger, each enlarged to the input size: small objects seen at their native
-scale come out as weak, spread masks) the encoder runs once; the grid's points are decoded ``batch`` at a time. A decoder pass
-costs about 70 ms per prompt on a 2-core CPU, so a point that lies in a mask already decoded (kept
-or not: an object found, or background) is not decoded again. Masks are judged on the low-res
-logits: stability (how little the mask changes when the threshold moves by ``stability_offset``),
-size (above ``max_area`` of the window it is background) and, if asked, the decoder's IoU estimate
-(``min_iou``; off by default: on the bundled nuclei sample, the training half, hrsam_tiny's estimate
-ranked masks against their true IoU at Spearman -0.35, stability at +0.35). Only kept masks are
-drawn at slice resolution, in their bounding box. Each kept mask keeps the piece that holds
-its point, with holes smaller than ``min_area`` filled. Objects that touch a tile's inner edge are
-left to the neighbouring tile, which sees them whole; greedy non-maximum suppression by mask
-overlap then keeps one mask per object.
+scale come out as weak, spread masks) the encoder runs once; the window's prompts are decoded
+``batch`` at a time. A decoder pass costs tens of milliseconds per prompt on a 2-core CPU, so a
+point that lies in a mask already decoded (kept or not: an object found, or background) is not
+decoded again. Masks are judged on the low-res logits: stability (how little the mask changes
+when the threshold moves by ``stability_offset``), size (above ``max_area`` of the window it is
+background) and, if asked, the decoder's IoU estimate (``min_iou``; off by default: hrsam_tiny's
+estimate ranks single-click masks poorly, docs/segment-all.md). Only kept masks are drawn at
+slice resolution, in their bounding box. Each kept mask keeps the piece that holds its point,
+with holes smaller than ``min_area`` filled. Objects that touch a tile's inner edge are left to
+the neighbouring tile, which sees them whole; greedy non-maximum suppression by mask overlap then
+keeps one mask per object.
 """
 from __future__ import annotations
 
@@ -24,9 +24,12 @@ from typing import Callable
 import numpy as np
 from scipy import ndimage as ndi
 
+from .auto_seeds import blob_points
 from .propagation_rules import scaled_intensities
 from .resampling import OUTSIDE_LOGIT, logits_in_window
 from .state import Region, SliceKey, SparseMask
+
+SEEDS = ("grid", "blobs")
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,11 @@ class AutoSettings:
     inside a mask must differ from that of a 3 px ring around it (a piece of flat background does not
     stand out); nms_overlap: two masks overlapping more than this (of the smaller one) are one
     object; tile_overlap: share of a tile's side that neighbouring tiles share; tile_zoom: a
-    tile's side is the model's input size divided by this (the model sees it enlarged)."""
+    tile's side is the model's input size divided by this (the model sees it enlarged); seeds:
+    "blobs" clicks the blob centres of each tile (``auto_seeds``; points_per_side ** 2 at most),
+    "grid" a points_per_side x points_per_side grid. The defaults (blobs, 4x) are those that
+    found the most objects on the training halves of the nuclei, BBBC007 and scratch-assay sets
+    (docs/segment-all.md)."""
 
     points_per_side: int = 32
     batch: int = 16
@@ -50,7 +57,8 @@ class AutoSettings:
     min_contrast: float = 0.05
     nms_overlap: float = 0.5
     tile_overlap: float = 0.25
-    tile_zoom: float = 2.0
+    tile_zoom: float = 4.0
+    seeds: str = "blobs"
 
     def __post_init__(self):
         if not 1 <= self.points_per_side <= 128 or self.batch < 1:
@@ -58,6 +66,8 @@ class AutoSettings:
         if not (0 <= self.min_iou <= 1 and 0 <= self.min_stability <= 1 and 0 < self.max_area <= 1
                 and 0 < self.nms_overlap <= 1 and 0 <= self.tile_overlap < 1 and self.tile_zoom >= 1):
             raise ValueError("thresholds must lie in 0..1 (max_area and nms_overlap above 0)")
+        if self.seeds not in SEEDS:
+            raise ValueError(f"seeds must be one of {', '.join(SEEDS)}, got {self.seeds!r}")
 
 
 @dataclass(frozen=True)
@@ -135,14 +145,17 @@ def find_objects(engine, key: SliceKey, settings: AutoSettings, box=None,
     chosen = every if windows is None else every[windows[0]:windows[1]]
     if not chosen:
         raise ValueError(f"windows {windows} hold none of the slice's {len(every)} windows")
-    grids = [grid_points(region, settings.points_per_side, box) for region in chosen]
-    total, done = sum(map(len, grids)), 0
-    found, seen, flat = [], 0, 0
     limits = engine.limits(key)
+    grids = [_seeds(engine, key, region, settings, box, limits) for region in chosen]
+    total, done = sum(len(points or ()) for points in grids), 0
+    found, seen, flat = [], 0, 0
     for region, points in zip(chosen, grids):
-        if not points:
+        if points is None:  # outside the box
             continue
         seen += 1
+        if not points:  # no blob: a flat window, or one without objects
+            flat += engine.no_contrast(key, region, limits)
+            continue
         embedding, _ = engine.embedding(key, region)
         if engine.no_contrast(key, region, limits):
             flat, done = flat + 1, done + len(points)
@@ -160,6 +173,20 @@ def find_objects(engine, key: SliceKey, settings: AutoSettings, box=None,
         raise NoContrastError("no contrast: every pixel the model sees has the same value within the "
                               "contrast limits, so there is nothing to segment")
     return suppress_duplicates(found, settings.nms_overlap)
+
+
+def _seeds(engine, key, region: Region, settings: AutoSettings, box, limits) -> list[tuple[float, float]] | None:
+    """The window's prompts: its grid, or the blob centres of its pixels (``auto_seeds``); None
+    when the window holds no grid point inside ``box``."""
+    grid = grid_points(region, settings.points_per_side, box)
+    if settings.seeds == "grid" or not grid:
+        return grid or None
+    pixels = scaled_intensities(engine.layout.read(key, region.box), limits)
+    points = blob_points(pixels, region.box[:2], settings.points_per_side ** 2)
+    if box is not None:
+        r0, c0, r1, c1 = box
+        points = [(r, c) for r, c in points if r0 <= r <= r1 and c0 <= c <= c1]
+    return points
 
 
 def _window_objects(engine, key, region: Region, embedding, points, settings: AutoSettings, limits):

@@ -22,7 +22,7 @@ import numpy as np
 from napari_hrsam import io
 from napari_hrsam.engine.autosave import replace_file
 
-from .batch import AutoUnit, CountingPredictor, finished, label_image, unit_request, write_output
+from .batch import AutoUnit, CountingPredictor, finished, label_image, output_unit, unit_request
 
 SLICES_PER_TASK = 16
 TILES_PER_TASK = 16
@@ -78,7 +78,7 @@ def plan(units: list[AutoUnit], target_size: int, slices_per_task: int = SLICES_
             spans = [(s, min(s + slices_per_task, spatial[0])) for s in range(0, spatial[0], slices_per_task)]
             parts = tuple(AutoPart(unit, slices=span) for span in spans)
         else:
-            count = len(slice_windows(spatial, target_size, AutoSettings(points_per_side=unit.density)))
+            count = len(slice_windows(spatial, target_size, AutoSettings(points_per_side=unit.density, seeds=unit.seeds)))
             spans = [(w, min(w + tiles_per_task, count)) for w in range(0, count, tiles_per_task)]
             parts = tuple(AutoPart(unit, windows=span) for span in spans)
         if len(parts) == 1:
@@ -122,36 +122,29 @@ def merge_unit(merge: AutoMerge, plugin=None) -> dict:
     from .worker_model import worker_plugin
 
     plugin = plugin if plugin is not None else worker_plugin()
-    unit = merge.unit
-    summary = {"image": unit.image, "output": str(unit.output), "objects": 0, "seconds": 0.0,
-               "encoder_passes": 0, "skipped": False, "error": None, "pid": os.getpid()}
-    if finished(unit, plugin.fingerprint):
-        summary.update(skipped=True, objects=json.loads(unit.marker.read_text())["objects"])
-        return summary
-    start = time.perf_counter()
-    try:
-        missing = [p.path.name for p in merge.parts if _stored_stamp(p.path) != p.stamp(plugin.fingerprint)]
-        if missing:
-            raise ValueError(f"{len(missing)} part(s) missing or made otherwise: {missing[0]} ...")
-        array, metadata = io.read_image(unit.image)
-        session, request = unit_request(unit, array, metadata, plugin.predictor)
-        per_slice = [[] for _ in request.keys]
-        for part in merge.parts:
-            for k, found in _read_objects(part.path):
-                per_slice[k].append(found)
-        session.apply(session.merge_segment_all(request, per_slice))
-    except (ValueError, OSError) as err:
-        summary["error"] = f"{type(err).__name__}: {err}"
-        return summary
-    count = write_output(unit, label_image(session), plugin.fingerprint)
-    folder = merge.parts[0].path.parent
-    shutil.rmtree(folder, ignore_errors=True)
-    try:
-        folder.parent.rmdir()  # .parts, once no other input's parts are left in it
-    except OSError:
-        pass
-    summary.update(objects=count, seconds=time.perf_counter() - start)
+    summary = output_unit(merge.unit, plugin, lambda: (_merged_labels(merge, plugin), 0))
+    if summary["error"] is None and not summary["skipped"]:
+        folder = merge.parts[0].path.parent
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            folder.parent.rmdir()  # .parts, once no other input's parts are left in it
+        except OSError:
+            pass
     return summary
+
+
+def _merged_labels(merge: AutoMerge, plugin) -> np.ndarray:
+    missing = [p.path.name for p in merge.parts if _stored_stamp(p.path) != p.stamp(plugin.fingerprint)]
+    if missing:
+        raise ValueError(f"{len(missing)} part(s) missing or made otherwise: {missing[0]} ...")
+    array, metadata = io.read_image(merge.unit.image)
+    session, request = unit_request(merge.unit, array, metadata, plugin.predictor)
+    per_slice = [[] for _ in request.keys]
+    for part in merge.parts:
+        for k, found in _read_objects(part.path):
+            per_slice[k].append(found)
+    session.apply(session.merge_segment_all(request, per_slice))
+    return label_image(session)
 
 
 def _write_objects(path, objects, stamp: str) -> None:

@@ -29,6 +29,7 @@ class AutoUnit:
     image: str
     out_dir: str
     density: int = 32
+    seeds: str = "blobs"
     keep_clicked_pieces: bool = True
     hold_clicks: bool = True
 
@@ -66,6 +67,13 @@ def segment_unit(unit: AutoUnit, plugin=None) -> dict:
     from .worker_model import worker_plugin
 
     plugin = plugin if plugin is not None else worker_plugin()
+    return output_unit(unit, plugin, lambda: _segment(unit, plugin.predictor))
+
+
+def output_unit(unit: AutoUnit, plugin, make_labels) -> dict:
+    """The summary of a unit that writes ``unit.output``: skipped when finished with these weights
+    and settings, else ``make_labels()`` -> (labels, encoder passes) written with its marker. A
+    ValueError or OSError is the input's fault: reported in the summary, never retried."""
     summary = {"image": unit.image, "output": str(unit.output), "objects": 0, "seconds": 0.0,
                "encoder_passes": 0, "skipped": False, "error": None, "pid": os.getpid()}
     if finished(unit, plugin.fingerprint):
@@ -73,8 +81,8 @@ def segment_unit(unit: AutoUnit, plugin=None) -> dict:
         return summary
     start = time.perf_counter()
     try:
-        labels, passes = _segment(unit, plugin.predictor)
-    except (ValueError, OSError) as err:  # the input's fault: reported, never retried
+        labels, passes = make_labels()
+    except (ValueError, OSError) as err:
         summary["error"] = f"{type(err).__name__}: {err}"
         return summary
     count = write_output(unit, labels, plugin.fingerprint)
@@ -114,7 +122,7 @@ def unit_request(unit: AutoUnit, array, metadata: dict, predictor, slices=None, 
     session = Session(array, predictor, rgb=bool(metadata.get("rgb")), labels=np.zeros(
         array.shape[:spatial_ndim], np.int32), position=(0,) * (spatial_ndim - 2) or None,
         mask_policy=MaskPolicy(unit.keep_clicked_pieces, unit.hold_clicks))
-    settings = AutoSettings(points_per_side=unit.density)
+    settings = AutoSettings(points_per_side=unit.density, seeds=unit.seeds)
     if spatial_ndim == 2:
         return session, session.segment_all_request(settings, windows=windows)
     if slices is not None and windows is None:  # a slab: every window of its slices, as a part

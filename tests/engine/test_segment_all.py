@@ -5,7 +5,7 @@ import pytest
 
 from hrsam_model import Predictor, build_model
 from napari_hrsam import Session
-from napari_hrsam.engine.automatic import AutoCancelled, AutoSettings, tile_windows
+from napari_hrsam.engine.automatic import AutoCancelled, AutoSettings, slice_windows
 
 CENTRES = [(60 + 90 * i, 60 + 90 * j) for i in range(4) for j in range(4)]
 
@@ -74,14 +74,30 @@ def test_a_cancelled_run_changes_nothing(predictor):
 
 def test_a_disk_cut_by_a_tile_border_comes_out_as_one_object(predictor):
     shape = (300, 860)
-    windows = tile_windows(shape, 512, 0.25)  # the default: half the model's input, enlarged 2x
-    assert len(windows) == 2 and windows[1].box[1] < 512  # two tiles, overlapping
-    border = windows[0].box[3]  # the first tile's right edge
-    image, truth = disks(shape, [(150, border - 5), (150, 300)], radius=25)
-    session = Session(image, predictor)
-    session.segment_all(AutoSettings(points_per_side=32))
-    for _, iou, others in matches(session.labels, truth):
-        assert iou >= 0.8 and others < 0.05
+    for settings in (AutoSettings(), AutoSettings(seeds="grid", tile_zoom=2)):
+        windows = slice_windows(shape, 1024, settings)  # the defaults: a quarter of the model's input, 4x
+        assert len(windows) >= 2 and windows[1].box[1] < windows[0].box[3]  # overlapping tiles
+        border = windows[0].box[3]  # the first tile's right edge
+        image, truth = disks(shape, [(150, border - 5), (150, border + 90)], radius=25)
+        session = Session(image, predictor)
+        session.segment_all(settings)
+        assert len(np.unique(session.labels)) == 3
+        for _, iou, others in matches(session.labels, truth):
+            assert iou >= 0.8 and others < 0.05
+
+
+def test_blob_seeds_click_each_blob_once_in_either_polarity():
+    from napari_hrsam.engine.auto_seeds import blob_points
+
+    image, truth = disks((200, 200), [(50, 50), (60, 150), (150, 100)], radius=12)
+    scaled = image / 255.0
+    for pixels in (scaled, 1 - scaled):  # bright nuclei on dark, dark cells on bright
+        points = blob_points(pixels, (100, 20), max_points=50)
+        hit = [truth[int(r) - 100, int(c) - 20] for r, c in points]
+        assert sorted(set(hit) - {0}) == [1, 2, 3]
+        assert hit.count(0) <= 1  # background is (almost) never clicked
+    assert len(blob_points(scaled, (0, 0), max_points=2)) == 2
+    assert blob_points(np.full((64, 64), 0.3), (0, 0), max_points=10) == []
 
 
 def test_flat_and_nan_slices_are_refused_and_nothing_is_written(predictor):
