@@ -38,13 +38,11 @@ class ChannelsFirst(nn.Module):
         return x.permute(0, 3, 1, 2)
 
 
-class ChannelsLast(nn.Module):
-    """(B, C, H, W) -> (B, H, W, C), so a LayerNorm normalises channels (the official code swaps
-    axes 1 and -1 instead: the same numbers, but its output lies W-major in memory, and every
-    decoder pass then had to copy the embedding into token order)."""
+class SwapChannelsLast(nn.Module):
+    """(B, C, H, W) <-> (B, W, H, C), so a LayerNorm normalises channels (official Transpose(1, -1))."""
 
     def forward(self, x):
-        return x.permute(0, 2, 3, 1)
+        return x.transpose(1, -1)
 
 
 class MergeScales(nn.Module):
@@ -109,9 +107,9 @@ class HRSAMBackbone(nn.Module):
         out_dim = cfg.final_embed_dim
         self.out_conv = nn.Sequential(
             nn.Conv2d(out_dim, out_dim, 3, padding=1, groups=out_dim, bias=False),
-            ChannelsLast(),
+            SwapChannelsLast(),
             nn.LayerNorm(out_dim),
-            ChannelsFirst(),  # a (B, C, H, W) view of channels-last memory: token order for free
+            SwapChannelsLast(),
         )
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
 

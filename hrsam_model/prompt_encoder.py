@@ -122,8 +122,7 @@ class PromptEncoder(nn.Module):
             sparse.append(self._embed_boxes(boxes.float(), image_size))
         sparse = torch.cat(sparse, dim=1)
         if mask_input is not None:
-            # channels-last, like the encoder's features: their sum stays in token order
-            dense = self.mask_downscaling(mask_input.contiguous(memory_format=torch.channels_last))
+            dense = self.mask_downscaling(mask_input)
         else:
             dense = self.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
                 batch, -1, *self.image_embed_size

@@ -186,9 +186,7 @@ class EmbeddingStore:
             return None
         array = self._entry_array(name)
         attrs = dict(array.attrs)
-        # channels-last, as the encoder makes them: the decoder reads them in token order
-        features = torch.from_numpy(np.asarray(array[...], dtype=np.float32)).contiguous(
-            memory_format=torch.channels_last)
+        features = torch.from_numpy(np.asarray(array[...], dtype=np.float32))
         return ImageEmbedding(features, tuple(attrs["image_shape"]),
                               tuple(attrs["resized_shape"]), self.target_size,
                               self.model_name)
