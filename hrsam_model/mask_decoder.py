@@ -146,10 +146,9 @@ class TwoWayTransformer(nn.Module):
         self.final_attn_token_to_image = Attention(dim, num_heads, downsample_rate=2)
         self.norm_final_attn = nn.LayerNorm(dim)
 
-    def forward(self, image, image_pe, tokens):
-        # token-major and contiguous once: every later pass over the N x C keys streams memory
-        keys = image.flatten(2).transpose(1, 2).contiguous()
-        key_pe = image_pe.flatten(2).transpose(1, 2).contiguous()
+    def forward(self, keys, key_pe, tokens):
+        """keys (B, N, C) image tokens, contiguous; key_pe (1, N, C), shared by the batch; tokens
+        (B, T, C) -> (queries (B, T, C), keys (B, N, C))."""
         queries = tokens
         for layer in self.layers:
             queries, keys = layer(queries, keys, tokens, key_pe)
@@ -183,10 +182,15 @@ class MaskDecoder(nn.Module):
         batch = sparse.shape[0]
         out_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         tokens = torch.cat([out_tokens[None].expand(batch, -1, -1), sparse], dim=1)
-        src = image_embed.expand(batch, -1, -1, -1) + dense
-        pos = image_pe.expand(batch, -1, -1, -1)
-        _, _, h, w = src.shape
-        hs, src = self.transformer(src, pos, tokens)
+        h, w = image_embed.shape[-2:]
+        # token-major and contiguous once, before the batch: every later pass over the N x C keys
+        # streams memory, and a batch of prompts shares the one embedding and the one PE
+        keys = image_embed.flatten(2).transpose(1, 2).contiguous()
+        keys = keys + dense.flatten(2).transpose(1, 2)  # (B, N, C), or (B, 1, C) without a mask prompt
+        if keys.shape[0] != batch:
+            keys = keys.expand(batch, -1, -1).contiguous()
+        key_pe = image_pe.flatten(2).transpose(1, 2).contiguous()
+        hs, src = self.transformer(keys, key_pe, tokens)
         count = self.num_mask_tokens if multimask else 1
         hyper = torch.stack([self.output_hypernetworks_mlps[i](hs[:, 1 + i]) for i in range(count)], dim=1)
         masks = self._upscale_masks(src.reshape(batch, h, w, -1), hyper)
