@@ -4,6 +4,7 @@ the interactive engine the widget runs (``napari_hrsam.engine.click_method``), b
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from .model import RANDOM_WARNING, add_dask_options, mask_policy, model_choice
 
@@ -21,8 +22,9 @@ def add_eval(commands, parents) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", action="append", metavar="NAME",
                         help="nuclei, ecoli or brain (repeat, or comma-separate, for several)")
-    source.add_argument("--data", metavar="DIR",
-                        help="folder of image_ID.tif + mask_ID.tif pairs or .npz files")
+    source.add_argument("--data", action="append", metavar="DIR",
+                        help="folder of image_ID.tif + mask_ID.tif pairs or .npz files (repeat it, or "
+                             "give a glob of folders, for several: one table each)")
     parser.add_argument("--split", default="val", choices=("train", "val"),
                         help="split of --dataset (default val: never seen in training)")
     parser.add_argument("--data-root", metavar="DIR",
@@ -54,7 +56,6 @@ def add_eval(commands, parents) -> None:
 
 def run_eval(args) -> int:
     from functools import partial
-    from pathlib import Path
 
     from tqdm import tqdm
 
@@ -67,7 +68,8 @@ def run_eval(args) -> int:
     from ..scale.worker_model import ModelPlugin
 
     names = [n.strip() for item in args.dataset or [] for n in item.split(",") if n.strip()]
-    specs = ([eval_units.GroupSpec(data=args.data, max_instances=args.max_instances)] if args.data else
+    specs = ([eval_units.GroupSpec(data=folder, max_instances=args.max_instances) for folder in data_folders(args.data)]
+             if args.data else
              [eval_units.GroupSpec(name, args.split, None, args.data_root, args.max_instances) for name in names])
     if args.clicks < 1:
         raise ValueError(f"--clicks must be >= 1, got {args.clicks}")
@@ -126,3 +128,22 @@ def run_eval(args) -> int:
         print(f"FAILED {unit.group.title} {unit.method} instances {unit.start}-{unit.stop}: {summary['error']}",
               file=sys.stderr)
     return 1 if failed else 0
+
+
+def data_folders(items) -> list[str]:
+    """The folders ``--data`` names: as given, or the folders a glob matches (FileNotFoundError
+    for a glob that matches none)."""
+    import glob
+
+    from ..io.inputs import is_glob
+
+    folders = []
+    for item in items:
+        if not is_glob(item):
+            folders.append(str(item))
+            continue
+        matches = sorted(p for p in glob.glob(str(item)) if Path(p).is_dir())
+        if not matches:
+            raise FileNotFoundError(f"No folders match '{item}'")
+        folders += matches
+    return folders

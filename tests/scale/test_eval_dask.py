@@ -62,3 +62,16 @@ def test_other_settings_do_not_reuse_stored_units(pairs, tmp_path, capsys):
                             "--out", out)
     assert code == 0 and "read from" not in err and "3 clicks" in second
     assert len(list((out / "units").glob("*.json"))) == 2
+
+
+def test_several_data_folders_by_glob_give_one_table_each(pairs, tmp_path, capsys):
+    import shutil
+
+    for name in ("plate_a", "plate_b"):
+        shutil.copytree(pairs, tmp_path / name)
+    code, out, _ = run(capsys, "eval", "--data", tmp_path / "plate_*", "--no-model", "--baselines", "grabcut",
+                       "--clicks", "2")
+    assert code == 0
+    assert f"{tmp_path / 'plate_a'} (folder), 5 instances" in out and f"{tmp_path / 'plate_b'} (folder)" in out
+    code, _, err = run(capsys, "eval", "--data", tmp_path / "none_*", "--no-model", "--baselines", "grabcut")
+    assert code == 1 and err.count("\n") == 1 and "No folders match" in err
