@@ -96,3 +96,28 @@ def test_all_slices_of_a_volume_become_3d_objects(make_napari_viewer, qtbot, mod
     for r, c in centres:
         assert len({int(v) for v in labels[:, r, c]}) == 1 and labels[0, r, c] > 0  # one id through z
     assert len({int(labels[0, r, c]) for r, c in centres}) == 4
+
+
+@pytest.mark.parametrize("seeds", ["grid", "blobs"])
+def test_the_seeds_choice_reaches_the_run_and_each_finds_the_disks(make_napari_viewer, qtbot, model, monkeypatch,
+                                                                   seeds):
+    from napari_hrsam.engine.session import Session
+
+    asked = []
+    original = Session.segment_all_request
+
+    def recording(self, settings=None, *args, **kwargs):
+        asked.append(settings)
+        return original(self, settings, *args, **kwargs)
+
+    monkeypatch.setattr(Session, "segment_all_request", recording)
+    image, centres = four_disks()
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="disks")
+    widget = dock_with(viewer, model)
+    widget.seeds_combo.setCurrentText(seeds)
+    widget.segment_all()
+    wait_idle(qtbot, widget, timeout=60000)
+    assert [s.seeds for s in asked] == [seeds] and asked[0].points_per_side == 16
+    ids = {int(widget.labels_layer.data[r, c]) for r, c in centres}
+    assert 0 not in ids and len(ids) == 4
