@@ -121,7 +121,6 @@ def run_eval(args) -> int:
         print(f"{resumed} of {len(units)} unit(s) read from {args.out} (already done)", file=sys.stderr)
     print(text)
     if args.out is not None:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
         replace_file(Path(args.out) / "eval.txt", lambda tmp: Path(tmp).write_text(text + "\n"))
     for summary in failed:
         unit = summary["unit"]

@@ -59,7 +59,7 @@ def plan(units: list[AutoUnit], target_size: int, slices_per_task: int = SLICES_
     An input is split when it has more than ``slices_per_task`` slices or (2-D) more than
     ``tiles_per_task`` tiles; reading it to learn its shape is the cost. An input finished with
     these settings (its marker) is left whole: its unit skips it."""
-    from napari_hrsam.engine.automatic import AutoSettings, slice_windows
+    from napari_hrsam.engine.automatic import slice_windows
 
     if slices_per_task < 1 or tiles_per_task < 1:
         raise ValueError("--slices-per-task and --tiles-per-task must be >= 1")
@@ -78,7 +78,7 @@ def plan(units: list[AutoUnit], target_size: int, slices_per_task: int = SLICES_
             spans = [(s, min(s + slices_per_task, spatial[0])) for s in range(0, spatial[0], slices_per_task)]
             parts = tuple(AutoPart(unit, slices=span) for span in spans)
         else:
-            count = len(slice_windows(spatial, target_size, AutoSettings(points_per_side=unit.density, seeds=unit.seeds)))
+            count = len(slice_windows(spatial, target_size, unit.auto_settings()))
             spans = [(w, min(w + tiles_per_task, count)) for w in range(0, count, tiles_per_task)]
             parts = tuple(AutoPart(unit, windows=span) for span in spans)
         if len(parts) == 1:
@@ -111,7 +111,6 @@ def part_unit(part: AutoPart, plugin=None) -> dict:
         return summary
     offset = 0 if part.slices is None else part.slices[0]
     objects = [(offset + k, found) for k, (_, found_here) in enumerate(result.found) for found in found_here]
-    part.path.parent.mkdir(parents=True, exist_ok=True)
     replace_file(part.path, lambda tmp: _write_objects(tmp, objects, stamp))
     summary.update(objects=len(objects), seconds=time.perf_counter() - start, encoder_passes=counter.passes)
     return summary

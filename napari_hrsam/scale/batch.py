@@ -50,6 +50,12 @@ class AutoUnit:
     def settings(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("image", "out_dir")}
 
+    def auto_settings(self):
+        """The engine's ``AutoSettings`` for this unit."""
+        from napari_hrsam.engine.automatic import AutoSettings
+
+        return AutoSettings(points_per_side=self.density, seeds=self.seeds)
+
 
 def unit_inputs(items) -> list[str]:
     """The images ``items`` name (``io.inputs.expand_inputs``); ValueError when two of them would
@@ -114,7 +120,7 @@ def unit_request(unit: AutoUnit, array, metadata: dict, predictor, slices=None, 
     """(a Session on the unit's image with empty labels, the request of its whole run, or of
     the part ``slices`` / ``windows`` of it): a 2-D image's one slice, or every slice of a volume
     along its first axis, objects linked across slices."""
-    from napari_hrsam.engine.automatic import AutoSettings, slice_windows
+    from napari_hrsam.engine.automatic import slice_windows
     from napari_hrsam.engine.mask_policy import MaskPolicy
     from napari_hrsam.engine.session import Session
 
@@ -122,7 +128,7 @@ def unit_request(unit: AutoUnit, array, metadata: dict, predictor, slices=None, 
     session = Session(array, predictor, rgb=bool(metadata.get("rgb")), labels=np.zeros(
         array.shape[:spatial_ndim], np.int32), position=(0,) * (spatial_ndim - 2) or None,
         mask_policy=MaskPolicy(unit.keep_clicked_pieces, unit.hold_clicks))
-    settings = AutoSettings(points_per_side=unit.density, seeds=unit.seeds)
+    settings = unit.auto_settings()
     if spatial_ndim == 2:
         return session, session.segment_all_request(settings, windows=windows)
     if slices is not None and windows is None:  # a slab: every window of its slices, as a part

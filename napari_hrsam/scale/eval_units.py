@@ -105,7 +105,6 @@ def eval_unit(unit: EvalUnit, plugin=None, instances: dict | None = None) -> dic
     if unit.record is not None:
         payload = {"fingerprint": fingerprint, "settings": unit.settings(),
                    "results": summary["results"], "yardsticks": summary["yardsticks"]}
-        unit.record.parent.mkdir(parents=True, exist_ok=True)
         replace_file(unit.record, lambda tmp: Path(tmp).write_text(json.dumps(payload)))
     return summary
 
