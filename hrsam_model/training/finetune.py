@@ -28,10 +28,15 @@ brain structures the model left 3-5 of 10 clicked pixels on the wrong side of it
 `--sources all` (or a comma list) trains on the sources added since the shipped runs
 (`evaluation.more_sources`) beside the first three. With `--iou-loss-weight`, the IoU head learns
 the IoU each final mask really has (SAM's MSE loss): segment-everything filters masks by it.
+With `--anchor-weight`, the first-click mask of every object of the `--anchor-sources` (default: the
+three sets the shipped file was trained on) is also pulled towards the `--init` model's own first-click
+mask (a frozen copy; binary KL divergence of the low-resolution mask logits): stages 3a and 3b taught
+the new sources at the cost of the old sets' first mask, and this term holds it.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -91,6 +96,8 @@ class FinetuneConfig:
     iou_loss_weight: float = 0.0  # MSE of the IoU head's estimate against the measured IoU (0: off)
     click_loss_weight: float = 0.0  # extra cross-entropy on the pixels around each click (0: off)
     click_loss_radius: float = 6.0  # canvas pixels
+    anchor_weight: float = 0.0  # KL of the first-click mask to the --init model's (0: off)
+    anchor_sources: str = ""  # sources that term applies to; "" = datasets.DATASETS (the shipped file's)
     seed: int = 0
     threads: int = 2
     device: str = "cpu"  # "cuda": train on a GPU (Triton kernels, bf16 autocast there too)
@@ -181,11 +188,11 @@ def source_names(sources: str) -> tuple[str, ...]:
 def draw_crop(groups: dict, rng: np.random.Generator, cfg: FinetuneConfig, image_weights=None):
     """-> (window of the normalised canvas (1, 3, side, side), origin, side, [object masks], canvas,
     [pixels of each object covered by smaller objects nested inside it (`clicks.nested_region`);
-    None each unless cfg.unnested_first_click])."""
+    None each unless cfg.unnested_first_click], the source's name ("synthetic" for a drawn scene))."""
     names = list(groups)
     probabilities = source_probabilities(names, cfg.source_weights)
     while True:
-        canvas, max_side = CANVAS, CANVAS
+        canvas, max_side, source = CANVAS, CANVAS, "synthetic"
         if not names or rng.random() < cfg.synthetic_fraction:
             rgb, masks = synthetic_view(rng)
         else:
@@ -210,7 +217,7 @@ def draw_crop(groups: dict, rng: np.random.Generator, cfg: FinetuneConfig, image
                 if cfg.unnested_first_click:
                     parts = [m[y0:y0 + side, x0:x0 + side] for m in masks]
                     nested = [nested_region(gt, parts) for gt in inside]
-                return x[..., y0:y0 + side, x0:x0 + side], (y0, x0), side, inside, canvas, nested
+                return x[..., y0:y0 + side, x0:x0 + side], (y0, x0), side, inside, canvas, nested, source
 
 
 def click_neighbourhood(points, shape, radius: float) -> np.ndarray:
@@ -231,17 +238,41 @@ def click_loss(logits: torch.Tensor, target: torch.Tensor, near: np.ndarray) -> 
     return (bce * weight).sum() / weight.sum()
 
 
-def finetune_step(model, optimizer, groups, rng, cfg: FinetuneConfig, image_weights=None):
-    """One optimiser step over cfg.batch windows; returns (loss, mean IoU of the final forwards)."""
+def first_prompt(prompts: Prompts) -> Prompts:
+    """The first prompt of a simulated sequence alone: its box, else its first click."""
+    if prompts.box is not None:
+        return Prompts([], [], prompts.box, None)
+    return Prompts(prompts.points[:1], prompts.labels[:1], None, None)
+
+
+def anchor_loss(logits: torch.Tensor, anchor_logits: torch.Tensor) -> torch.Tensor:
+    """Mean binary KL divergence from the anchor's per-pixel mask probabilities to the student's.
+
+    Zero where the two logits agree; its gradient is that of the cross-entropy to the anchor's soft mask."""
+    target = torch.sigmoid(anchor_logits.float())
+    cross = F.binary_cross_entropy_with_logits(logits.float(), target)
+    entropy = F.binary_cross_entropy_with_logits(anchor_logits.float(), target)
+    return cross - entropy
+
+
+def finetune_step(model, optimizer, groups, rng, cfg: FinetuneConfig, image_weights=None, anchor=None):
+    """One optimiser step over cfg.batch windows; returns (loss, mean IoU of the final forwards).
+
+    anchor: the frozen --init model, for the first-click term of cfg.anchor_weight."""
     crops = [draw_crop(groups, rng, cfg, image_weights) for _ in range(cfg.batch)]
     count = sum(len(crop[3]) for crop in crops)
     model.train()
     optimizer.zero_grad(set_to_none=True)
     total, ious = 0.0, []
     device = next(model.parameters()).device
-    for x, origin, side, inside, canvas, nested in crops:
+    anchored = source_names(cfg.anchor_sources) if anchor is not None and cfg.anchor_weight else ()
+    for x, origin, side, inside, canvas, nested, source in crops:
         with torch.autocast(device.type, dtype=torch.bfloat16):
             emb = model.encode(x.to(device))
+            anchor_emb = None
+            if source in anchored:
+                with torch.no_grad():
+                    anchor_emb = anchor.encode(x.to(device)).float()
         emb = emb.float()
         decode_fn = partial(decode_in_canvas, origin=origin, canvas=canvas)
         loss = 0.0
@@ -264,6 +295,11 @@ def finetune_step(model, optimizer, groups, rng, cfg: FinetuneConfig, image_weig
             if cfg.iou_loss_weight:  # SAM's IoU-head loss: MSE to the IoU the mask really has
                 loss = loss + cfg.iou_loss_weight * F.mse_loss(iou_estimate.float(), measured.reshape(1)) / count
             ious.append(measured.item())
+            if anchor_emb is not None:
+                first = first_prompt(prompts)
+                with torch.no_grad():
+                    anchor_logits = decode_fn(anchor, anchor_emb, first)
+                loss = loss + cfg.anchor_weight * anchor_loss(decode_fn(model, emb, first), anchor_logits) / count
         loss.backward()
         total += loss.item()
     torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 1.0)
@@ -305,8 +341,13 @@ def train(init: Path | None, out: Path, cfg: FinetuneConfig, resume: bool = Fals
             group["lr"] = group["base_lr"] * factor
         return optimizer.param_groups[1]["lr"]
 
+    anchor = None
+    if cfg.anchor_weight:  # the --init weights, frozen; copied before a resume loads the checkpoint
+        anchor = copy.deepcopy(model).eval().requires_grad_(False)
+        source_names(cfg.anchor_sources)  # an unknown name is said before the first step
+
     def step_fn():
-        return finetune_step(model, optimizer, groups, rng, cfg, image_weights)
+        return finetune_step(model, optimizer, groups, rng, cfg, image_weights, anchor)
 
     return loop.run(model, optimizer, rng, cfg, out, step_fn, set_lr, resume, log)
 

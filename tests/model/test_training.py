@@ -256,7 +256,9 @@ def test_finetune_crops_report_the_structures_nested_in_each_object():
                                   unnested_first_click=1.0)
     rng, seen = np.random.default_rng(1), 0
     for _ in range(12):
-        x, origin, side, inside, canvas, nested = finetune.draw_crop({"toy": [(image, [brain, putamen])]}, rng, cfg)
+        x, origin, side, inside, canvas, nested, source = finetune.draw_crop(
+            {"toy": [(image, [brain, putamen])]}, rng, cfg)
+        assert source == "toy"
         assert len(nested) == len(inside)
         for gt, inner in zip(inside, nested):
             assert not (inner & ~gt).any()
@@ -388,6 +390,41 @@ def test_finetune_step_with_the_click_loss_trains(tmp_path):
     record = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
     assert np.isfinite(record["loss"]) and record["loss"] > 0
     assert any(not torch.equal(p, before[n]) for n, p in model.decode_head.named_parameters())
+
+
+def test_anchor_loss_is_zero_where_the_masks_agree_and_pulls_towards_the_anchor():
+    anchor = torch.tensor([[[[4.0, -4.0], [0.0, 2.0]]]])
+    assert finetune.anchor_loss(anchor.clone(), anchor).abs().item() < 1e-6
+    student = torch.zeros_like(anchor, requires_grad=True)
+    loss = finetune.anchor_loss(student, anchor)
+    assert loss.item() > 0.05
+    loss.backward()
+    assert (torch.sign(-student.grad) == torch.sign(anchor)).view(-1)[[0, 1, 3]].all()  # steps towards it
+
+
+def test_finetune_anchor_term_holds_the_first_click_of_the_anchored_sources(tmp_path):
+    """At the start the model is its anchor: the term is 0 and so is its gradient, so the first step
+    matches a run without it; from the second step on it adds to the loss of an anchored source
+    only."""
+    yy, xx = np.ogrid[:256, :256]
+    disc = (yy - 128) ** 2 + (xx - 110) ** 2 < 40 ** 2
+    image = (disc * 150 + 40).astype(np.uint8)
+    base = dict(steps=3, batch=1, objects=1, crop=128, warmup=1, lr=1e-3, max_clicks=2, synthetic_fraction=0.0)
+
+    def losses(name, source, **extra):
+        cfg = finetune.FinetuneConfig(**base, **extra)
+        finetune.train(None, tmp_path / name, cfg, model=tiny_model(), groups={source: [(image, [disc])]},
+                       log=lambda *_: None)
+        return [json.loads(line)["loss"] for line in (tmp_path / name / "log.jsonl").read_text().splitlines()]
+
+    plain = losses("plain", "nuclei")
+    anchored = losses("anchored", "nuclei", anchor_weight=5.0)
+    assert anchored[0] == pytest.approx(plain[0], rel=1e-4)
+    assert anchored[1] > plain[1] + 1e-6 or anchored[2] > plain[2] + 1e-6
+    elsewhere = losses("elsewhere", "bbbc007", anchor_weight=5.0)  # not one of the default anchored sources
+    assert elsewhere == pytest.approx(losses("elsewhere-plain", "bbbc007"), rel=1e-4)
+    with pytest.raises(ValueError, match="sources names"):
+        losses("unknown", "nuclei", anchor_weight=1.0, anchor_sources="nope")
 
 
 def test_finetune_asks_for_a_missing_gpu_clearly(tmp_path, capsys):
