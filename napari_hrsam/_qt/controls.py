@@ -116,6 +116,10 @@ def build_controls(widget) -> None:
     widget.seeds_combo.addItems(list(SEEDS))
     widget.seeds_combo.setToolTip("Where Segment all clicks: the centres of the blobs in each tile (crowded small "
                                   "objects: nuclei, cells), or a regular grid (large or textured objects)")
+    widget.split_touching_check = QCheckBox("split touching")
+    widget.split_touching_check.setChecked(True)
+    widget.split_touching_check.setToolTip("Cut an object where its outline pinches: two touching nuclei "
+                                           "taken as one come out as two (off: clumps stay whole)")
     widget.all_slices_check = QCheckBox("all slices (3-D)")
     widget.all_slices_check.setToolTip("On a volume: every slice along the axis you scroll, objects "
                                        "that overlap on neighbouring slices joined into one 3-D object")
@@ -123,6 +127,7 @@ def build_controls(widget) -> None:
     automatic.addWidget(widget.segment_all_button)
     automatic.addWidget(widget.seeds_combo)
     automatic.addWidget(widget.density_spin)
+    automatic.addWidget(widget.split_touching_check)
     automatic.addWidget(widget.all_slices_check)
 
     series = QHBoxLayout()

@@ -37,9 +37,10 @@ class SegmentAllAction:
             axis = [a for a in range(len(session.spatial_shape)) if a not in session.slice_key.displayed_axes][-1]
             slices = range(session.spatial_shape[axis])
         try:
-            request = session.segment_all_request(AutoSettings(points_per_side=self.density_spin.value(),
-                                                               seeds=self.seeds_combo.currentText()), box,
-                                                  slices=slices, link=volume)
+            settings = AutoSettings(points_per_side=self.density_spin.value(), seeds=self.seeds_combo.currentText(),
+                                    split_depth=AutoSettings().split_depth if self.split_touching_check.isChecked()
+                                    else 0.0)
+            request = session.segment_all_request(settings, box, slices=slices, link=volume)
         except ValueError as err:
             show_error(f"HRSAM: {err}")
             return

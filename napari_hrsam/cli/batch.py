@@ -13,6 +13,7 @@ from ..scale.auto_parts import AutoPart, merge_unit, part_unit, plan
 from ..scale.batch import AutoUnit, segment_unit, unit_inputs
 from ..scale.executor import run_stages
 from .model import model_choice
+from .segment_all import split_depth
 
 
 def is_batch(args) -> bool:
@@ -35,7 +36,8 @@ def run_batch(args) -> int:
     if out_dir.suffix:
         raise ValueError(f"with many inputs or Dask, --out is a folder, got {args.out!r}")
     images = unit_inputs(args.image)
-    units = [AutoUnit(image, str(out_dir), args.density, args.seeds, not args.all_pieces, not args.no_click_hold)
+    units = [AutoUnit(image, str(out_dir), args.density, args.seeds, not args.all_pieces, not args.no_click_hold,
+                      split_depth(args))
              for image in images]
     choice = model_choice(args)
     first, merges, failures = plan(units, choice.target_size, args.slices_per_task, args.tiles_per_task)

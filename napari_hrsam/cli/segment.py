@@ -47,6 +47,9 @@ def add_segment(commands, parents) -> None:
     segment.add_argument("--seeds", choices=("blobs", "grid"), default="blobs",
                          help="with --auto: click the blob centres of each tile (default; crowded small "
                               "objects) or a regular grid (large or textured objects)")
+    segment.add_argument("--split-depth", type=float, default=None, metavar="D",
+                         help="with --auto: cut an object where its width pinches by more than D (0..1) "
+                              "of its half-width: touching nuclei come out apart (default 0.15; 0: never)")
     segment.add_argument("--range", metavar="FIRST-LAST",
                          help="with --auto on a volume: every slice FIRST..LAST along the --slice axis")
     segment.add_argument("--link", action="store_true",

@@ -27,7 +27,7 @@ def run_auto(args, array, metadata, spatial, axes, position, where) -> int:
 
     kind = _output_kind(args.out, args.image, len(spatial))
     io.check_writable(args.out)
-    settings = AutoSettings(points_per_side=args.density, seeds=args.seeds)
+    settings = AutoSettings(points_per_side=args.density, seeds=args.seeds, split_depth=split_depth(args))
     rows, cols = spatial[axes[0]], spatial[axes[1]]
     box = None
     if args.box is not None:
@@ -52,9 +52,21 @@ def run_auto(args, array, metadata, spatial, axes, position, where) -> int:
     print(f"model: {loaded.describe()}, loaded in {loaded.seconds:.1f} s")
     if loaded.random:
         print("WARNING: random weights: these objects are noise, not a segmentation")
-    print(f"objects: {len(ids)}, found in {seconds:.1f} s ({args.seeds}, density {args.density})")
+    print(f"objects: {len(ids)}, found in {seconds:.1f} s ({args.seeds}, density {args.density}, "
+          f"split depth {settings.split_depth})")
     print(f"wrote {', '.join(written)}")
     return 0
+
+
+def split_depth(args) -> float:
+    """--split-depth, checked (the engine's default when not given)."""
+    from ..engine.automatic import AutoSettings
+
+    if args.split_depth is None:
+        return AutoSettings().split_depth
+    if not 0 <= args.split_depth < 1:
+        raise ValueError(f"--split-depth must lie in 0..1 (0: never cut), got {args.split_depth}")
+    return args.split_depth
 
 
 def _slice_range(args, spatial) -> range | None:

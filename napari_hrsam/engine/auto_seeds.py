@@ -11,15 +11,30 @@ from __future__ import annotations
 import numpy as np
 
 
+def object_polarity(pixels: np.ndarray) -> int:
+    """+1 where a window's objects are bright (the window is mostly dark), -1 where they are dark:
+    from the median of its 0..1 intensities (channels averaged), smoothed by 1 px."""
+    return _polarity(_smoothed_gray(pixels))
+
+
+def _smoothed_gray(pixels: np.ndarray) -> np.ndarray:
+    from skimage.filters import gaussian
+
+    gray = pixels.mean(axis=-1) if pixels.ndim == 3 else pixels
+    return gaussian(np.asarray(gray, np.float32), 1)
+
+
+def _polarity(gray: np.ndarray) -> int:
+    return -1 if float(np.median(gray)) >= 0.5 else 1
+
+
 def blob_points(pixels: np.ndarray, origin: tuple[int, int], max_points: int) -> list[tuple[float, float]]:
     """(row, col) slice pixels of the blob centres in ``pixels`` (a window's 0..1 intensities,
     (h, w) or (h, w, channels)) whose top-left corner is ``origin``; strongest first."""
     from skimage.feature import blob_log
-    from skimage.filters import gaussian
 
-    gray = pixels.mean(axis=-1) if pixels.ndim == 3 else pixels
-    gray = gaussian(np.asarray(gray, np.float32), 1)
-    if float(np.median(gray)) >= 0.5:  # mostly bright: the objects are the dark blobs
+    gray = _smoothed_gray(pixels)
+    if _polarity(gray) < 0:  # mostly bright: the objects are the dark blobs
         gray = 1.0 - gray
     max_sigma = max(2.5, min(gray.shape) / 16)
     blobs = blob_log(gray, min_sigma=2, max_sigma=max_sigma, num_sigma=6, threshold=0.02)

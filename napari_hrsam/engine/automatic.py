@@ -12,9 +12,11 @@ when the threshold moves by ``stability_offset``), size (above ``max_area`` of t
 background) and, if asked, the decoder's IoU estimate (``min_iou``; off by default: hrsam_tiny's
 estimate ranks single-click masks poorly, docs/segment-all.md). Only kept masks are drawn at
 slice resolution, in their bounding box. Each kept mask keeps the piece that holds its point,
-with holes smaller than ``min_area`` filled. Objects that touch a tile's inner edge are left to
-the neighbouring tile, which sees them whole; greedy non-maximum suppression by mask overlap then
-keeps one mask per object.
+with holes smaller than ``min_area`` filled, and is cut where its outline pinches (two touching
+objects taken as one, ``auto_split``). With blob seeds a kept object must stand out on the side the
+blobs do (brighter than its surroundings where the window's objects are bright). Objects that touch
+a tile's inner edge are left to the neighbouring tile, which sees them whole; greedy non-maximum
+suppression by mask overlap then keeps one mask per object.
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ from typing import Callable
 import numpy as np
 from scipy import ndimage as ndi
 
-from .auto_seeds import blob_points
+from .auto_seeds import blob_points, object_polarity
+from .auto_split import split_at_necks
 from .propagation_rules import scaled_intensities
 from .resampling import OUTSIDE_LOGIT, logits_in_window
 from .state import Region, SliceKey, SparseMask
@@ -39,7 +42,9 @@ class AutoSettings:
     needs; min_area: smallest object (slice pixels); max_area: share of a window above which a
     mask is background; min_contrast: how far (0..1 of the contrast window) the median intensity
     inside a mask must differ from that of a 3 px ring around it (a piece of flat background does not
-    stand out); nms_overlap: two masks overlapping more than this (of the smaller one) are one
+    stand out; with blob seeds, on the blobs' side: brighter where they are bright); split_depth: a
+    mask is cut in two where its width pinches by more than this share (``auto_split``; 0: never);
+    nms_overlap: two masks overlapping more than this (of the smaller one) are one
     object; tile_overlap: share of a tile's side that neighbouring tiles share; tile_zoom: a
     tile's side is the model's input size divided by this (the model sees it enlarged); seeds:
     "blobs" clicks the blob centres of each tile (``auto_seeds``; points_per_side ** 2 at most),
@@ -59,12 +64,14 @@ class AutoSettings:
     tile_overlap: float = 0.25
     tile_zoom: float = 4.0
     seeds: str = "blobs"
+    split_depth: float = 0.15
 
     def __post_init__(self):
         if not 1 <= self.points_per_side <= 128 or self.batch < 1:
             raise ValueError("points_per_side must be 1..128 and batch >= 1")
         if not (0 <= self.min_iou <= 1 and 0 <= self.min_stability <= 1 and 0 < self.max_area <= 1
-                and 0 < self.nms_overlap <= 1 and 0 <= self.tile_overlap < 1 and self.tile_zoom >= 1):
+                and 0 < self.nms_overlap <= 1 and 0 <= self.tile_overlap < 1 and self.tile_zoom >= 1
+                and 0 <= self.split_depth < 1):
             raise ValueError("thresholds must lie in 0..1 (max_area and nms_overlap above 0)")
         if self.seeds not in SEEDS:
             raise ValueError(f"seeds must be one of {', '.join(SEEDS)}, got {self.seeds!r}")
@@ -76,6 +83,9 @@ class FoundObject:
     iou: float  # the decoder's estimate
     stability: float
     point: tuple[float, float]  # (row, col) slice pixel of the prompt that found it
+    # a part cut from a larger mask (auto_split): the other parts' points, as the negative clicks
+    # that would make the model answer with this part alone
+    negatives: tuple[tuple[float, float], ...] = ()
 
     @property
     def score(self) -> float:  # what non-maximum suppression ranks by
@@ -146,10 +156,10 @@ def find_objects(engine, key: SliceKey, settings: AutoSettings, box=None,
     if not chosen:
         raise ValueError(f"windows {windows} hold none of the slice's {len(every)} windows")
     limits = engine.limits(key)
-    grids = [_seeds(engine, key, region, settings, box, limits) for region in chosen]
-    total, done = sum(len(points or ()) for points in grids), 0
+    seeds = [_seeds(engine, key, region, settings, box, limits) for region in chosen]
+    total, done = sum(len(points or ()) for points, _ in seeds), 0
     found, seen, flat = [], 0, 0
-    for region, points in zip(chosen, grids):
+    for region, (points, polarity) in zip(chosen, seeds):
         if points is None:  # outside the box
             continue
         seen += 1
@@ -160,7 +170,8 @@ def find_objects(engine, key: SliceKey, settings: AutoSettings, box=None,
         if engine.no_contrast(key, region, limits):
             flat, done = flat + 1, done + len(points)
             continue
-        for objects, decoded in _window_objects(engine, key, region, embedding, points, settings, limits):
+        for objects, decoded in _window_objects(engine, key, region, embedding, points, settings, limits,
+                                                polarity):
             found += objects
             done += decoded
             if progress is not None:
@@ -175,22 +186,25 @@ def find_objects(engine, key: SliceKey, settings: AutoSettings, box=None,
     return suppress_duplicates(found, settings.nms_overlap)
 
 
-def _seeds(engine, key, region: Region, settings: AutoSettings, box, limits) -> list[tuple[float, float]] | None:
-    """The window's prompts: its grid, or the blob centres of its pixels (``auto_seeds``); None
-    when the window holds no grid point inside ``box``."""
+def _seeds(engine, key, region: Region, settings: AutoSettings, box, limits):
+    """(the window's prompts, the side its objects stand out on): its grid and 0 (either side), or
+    the blob centres of its pixels and their polarity (``auto_seeds``: +1 bright, -1 dark); the
+    prompts are None when the window holds no grid point inside ``box``."""
     grid = grid_points(region, settings.points_per_side, box)
     if settings.seeds == "grid" or not grid:
-        return grid or None
+        return grid or None, 0
     pixels = scaled_intensities(engine.layout.read(key, region.box), limits)
     points = blob_points(pixels, region.box[:2], settings.points_per_side ** 2)
     if box is not None:
         r0, c0, r1, c1 = box
         points = [(r, c) for r, c in points if r0 <= r <= r1 and c0 <= c <= c1]
-    return points
+    return points, object_polarity(pixels)
 
 
-def _window_objects(engine, key, region: Region, embedding, points, settings: AutoSettings, limits):
-    """Yields (objects kept, points handled) per batch of one window."""
+def _window_objects(engine, key, region: Region, embedding, points, settings: AutoSettings, limits,
+                    polarity: int):
+    """Yields (objects kept, points handled) per batch of one window; ``polarity``: the side kept
+    objects must stand out on (+1 brighter, -1 darker than their ring, 0 either)."""
     canvas, resized = embedding.target_size, embedding.resized_shape
     shape = engine.layout.slice_shape(key)
     cells = (-(-resized[0] // 4), -(-resized[1] // 4))
@@ -219,11 +233,15 @@ def _window_objects(engine, key, region: Region, embedding, points, settings: Au
             shown = np.full_like(full, OUTSIDE_LOGIT)  # the clicked piece only
             shown[:cells[0], :cells[1]] = np.where(piece, low, OUTSIDE_LOGIT)
             mask = _cleaned(logits_in_window(shown, region, shape, canvas, resized), point, settings.min_area)
-            if mask is None or _on_edge(mask, inner, region):
+            if mask is None:
                 continue
-            if _contrast(engine, key, mask, limits) < settings.min_contrast:
-                continue
-            kept.append(FoundObject(mask, float(iou), float(stability), point))
+            for part, part_point, negatives in _parts(mask, point, settings):
+                if _on_edge(part, inner, region):
+                    continue
+                contrast = _contrast(engine, key, part, limits)
+                if (abs(contrast) if polarity == 0 else polarity * contrast) < settings.min_contrast:
+                    continue
+                kept.append(FoundObject(part, float(iou), float(stability), part_point, negatives))
         yield kept, len(batch) + skipped
 
 
@@ -281,9 +299,21 @@ def _cleaned(mask: SparseMask, point, min_area: int) -> SparseMask | None:
     return SparseMask.from_dense(piece, offset=mask.offset, shape=mask.shape)
 
 
+def _parts(mask: SparseMask, point, settings: AutoSettings):
+    """[(part, its point, the other parts' points)]: ``mask`` with ``point`` alone, or the parts
+    ``split_at_necks`` cuts it into, each with its widest pixel as its point."""
+    parts = split_at_necks(mask.crop, settings.split_depth, settings.min_area)
+    if len(parts) == 1:
+        return [(mask, point, ())]
+    (r0, c0), shape = mask.offset, mask.shape
+    points = [(float(r + r0), float(c + c0)) for _, (r, c) in parts]
+    return [(SparseMask.from_dense(part, offset=mask.offset, shape=shape), points[i],
+             tuple(points[:i] + points[i + 1:])) for i, (part, _) in enumerate(parts)]
+
+
 def _contrast(engine, key, mask: SparseMask, limits, ring: int = 3) -> float:
-    """|median intensity inside ``mask`` - median in a ``ring`` px band around it|, in 0..1 of
-    the contrast window (the mean over channels). Medians: a piece of background that touches a
+    """Median intensity inside ``mask`` - median in a ``ring`` px band around it, in 0..1 of
+    the contrast window (the mean over channels): positive when the mask is the brighter. Medians: a piece of background that touches a
     bright object keeps the background's median on both sides."""
     r0, c0, r1, c1 = mask.bbox
     rows, cols = mask.shape
@@ -295,7 +325,7 @@ def _contrast(engine, key, mask: SparseMask, limits, ring: int = 3) -> float:
     band = ndi.binary_dilation(inside, iterations=ring) & ~inside
     if not band.any():
         return 1.0
-    return abs(float(np.median(data[inside])) - float(np.median(data[band])))
+    return float(np.median(data[inside])) - float(np.median(data[band]))
 
 
 def _inner_edges(region: Region, shape) -> tuple[bool, bool, bool, bool]:

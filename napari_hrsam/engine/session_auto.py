@@ -155,7 +155,7 @@ class SessionAuto:
                     written.append((found.mask, value))
                     slice_record = {
                         "displayed_axes": list(key.displayed_axes), "position": list(key.position),
-                        "source": "auto", "prompts": {"points": [list(found.point)], "labels": [1], "box": None},
+                        "source": "auto", "prompts": _found_prompts(found),
                         "iou": found.iou, "stability": found.stability}
                     if value in records:
                         records[value]["slices"].append(slice_record)
@@ -185,3 +185,10 @@ def _continued(mask, previous, taken) -> int | None:
         if value not in used and (iou := overlap_iou(mask, other)) >= best_iou:
             best, best_iou = value, iou
     return best
+
+
+def _found_prompts(found) -> dict:
+    """The prompts an automatic object keeps for later clicks: its point, and for a part cut from
+    a larger mask the other parts' points as negatives."""
+    return {"points": [list(found.point)] + [list(p) for p in found.negatives],
+            "labels": [1] + [0] * len(found.negatives), "box": None}

@@ -159,7 +159,9 @@ def _write_objects(path, objects, stamp: str) -> None:
                  bit_ends=np.cumsum([0] + [len(b) for b in bits]).astype(np.int64),
                  bits=np.concatenate(bits) if bits else np.zeros(0, np.uint8),
                  score=np.array([(f.iou, f.stability) for _, f in objects], np.float64).reshape(-1, 2),
-                 point=np.array([f.point for _, f in objects], np.float64).reshape(-1, 2))
+                 point=np.array([f.point for _, f in objects], np.float64).reshape(-1, 2),
+                 negative_ends=np.cumsum([0] + [len(f.negatives) for _, f in objects]).astype(np.int64),
+                 negative=np.array([n for _, f in objects for n in f.negatives], np.float64).reshape(-1, 2))
 
 
 def _read_objects(path):
@@ -177,7 +179,10 @@ def _read_objects(path):
         mask = SparseMask(tuple(int(v) for v in arrays["offset"][i]), crop,
                           tuple(int(v) for v in arrays["slice_shape"][i]))
         iou, stability = (float(v) for v in arrays["score"][i])
-        out.append((int(k), FoundObject(mask, iou, stability, tuple(float(v) for v in arrays["point"][i]))))
+        ends = arrays.get("negative_ends", np.zeros(len(arrays["slice"]) + 1, np.int64))  # older parts: none
+        negatives = arrays.get("negative", np.zeros((0, 2)))[ends[i]:ends[i + 1]]
+        out.append((int(k), FoundObject(mask, iou, stability, tuple(float(v) for v in arrays["point"][i]),
+                                        tuple((float(r), float(c)) for r, c in negatives))))
     return out
 
 

@@ -32,6 +32,7 @@ class AutoUnit:
     seeds: str = "blobs"
     keep_clicked_pieces: bool = True
     hold_clicks: bool = True
+    split_depth: float = 0.15
 
     @property
     def name(self) -> str:
@@ -54,7 +55,7 @@ class AutoUnit:
         """The engine's ``AutoSettings`` for this unit."""
         from napari_hrsam.engine.automatic import AutoSettings
 
-        return AutoSettings(points_per_side=self.density, seeds=self.seeds)
+        return AutoSettings(points_per_side=self.density, seeds=self.seeds, split_depth=self.split_depth)
 
 
 def unit_inputs(items) -> list[str]:

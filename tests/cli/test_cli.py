@@ -486,3 +486,5 @@ def test_segment_auto_writes_an_instance_label_image(capsys, tmp_path):
     assert code == 1 and err.count("\n") == 1 and "leave out --point" in err
     code, _, err = run(capsys, "segment", source, "--auto", "--out", tmp_path / "x.png")
     assert code == 1 and "instance label image" in err
+    code, _, err = run(capsys, "segment", source, "--auto", "--split-depth", "1.5", "--out", tmp_path / "x.tif")
+    assert code == 1 and err.count("\n") == 1 and "--split-depth must lie in 0..1" in err

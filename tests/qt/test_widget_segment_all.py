@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from hrsam_model import Predictor, build_model
+from napari_hrsam.engine.automatic import AutoSettings
 from test_widget import click, dock, wait_idle
 
 
@@ -99,7 +100,7 @@ def test_all_slices_of_a_volume_become_3d_objects(make_napari_viewer, qtbot, mod
 
 
 @pytest.mark.parametrize("seeds", ["grid", "blobs"])
-def test_the_seeds_choice_reaches_the_run_and_each_finds_the_disks(make_napari_viewer, qtbot, model, monkeypatch,
+def test_the_seeds_and_split_choices_reach_the_run_and_each_finds_the_disks(make_napari_viewer, qtbot, model, monkeypatch,
                                                                    seeds):
     from napari_hrsam.engine.session import Session
 
@@ -116,8 +117,10 @@ def test_the_seeds_choice_reaches_the_run_and_each_finds_the_disks(make_napari_v
     viewer.add_image(image, name="disks")
     widget = dock_with(viewer, model)
     widget.seeds_combo.setCurrentText(seeds)
+    widget.split_touching_check.setChecked(seeds == "blobs")
     widget.segment_all()
     wait_idle(qtbot, widget, timeout=60000)
     assert [s.seeds for s in asked] == [seeds] and asked[0].points_per_side == 16
+    assert asked[0].split_depth == (AutoSettings().split_depth if seeds == "blobs" else 0.0)
     ids = {int(widget.labels_layer.data[r, c]) for r, c in centres}
     assert 0 not in ids and len(ids) == 4
