@@ -84,9 +84,12 @@ def main(argv=None) -> int:
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--tile-zoom", type=float, default=AutoSettings().tile_zoom)
     parser.add_argument("--seeds", default=AutoSettings().seeds, choices=("blobs", "grid"))
+    parser.add_argument("--split-depth", type=float, default=AutoSettings().split_depth,
+                        help="cut masks where they pinch by more than this (0: never)")
     parser.add_argument("--untrained", action="store_true", help="random weights (smoke runs only)")
     args = parser.parse_args(argv)
-    settings = AutoSettings(points_per_side=args.points_per_side, tile_zoom=args.tile_zoom, seeds=args.seeds)
+    settings = AutoSettings(points_per_side=args.points_per_side, tile_zoom=args.tile_zoom, seeds=args.seeds,
+                            split_depth=args.split_depth)
     choice = ModelChoice(untrained=args.untrained)
     network = choice.build_model()
     print(f"machine: {machine_description()}")

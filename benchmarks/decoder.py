@@ -8,6 +8,11 @@ dense PE made per call as the official code does) and
 the official evaluation's logits order (upsample to the whole canvas, crop, resize).
 
     python benchmarks/decoder.py --sizes 1024 2048 4096 --clicks 2 10 --repeats 9
+    python benchmarks/decoder.py --sizes 1024 --batches 1 4 16 --repeats 9   # segment all's batches
+
+With --batches, a second table: one decoder call for B single-click prompts (what segment all and
+`Predictor.predict_many` run), per prompt, in fp32 and under bf16 autocast, and how far the bf16
+masks differ from the fp32 ones (share of low-res pixels whose sign flips).
 """
 import argparse
 import sys
@@ -40,6 +45,8 @@ def main(argv=None):
     parser.add_argument("--clicks", nargs="+", type=int, default=[2, 10])
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batches", nargs="*", type=int, default=[],
+                        help="also time batches of this many single-click prompts, fp32 and bf16")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     print(f"machine: {machine_description()}\n")
@@ -69,6 +76,32 @@ def main(argv=None):
                          f"{base / ours:.2f}x", f"{1000 * (decode + ours):.0f}"])
     print_table(["px", "clicks", "decode ms", "SAM order ms", "speed-up", "to image ms", "official order ms",
                  "speed-up", "ms per click"], rows)
+    if args.batches:
+        print()
+        print_table(["px", "prompts", "fp32 ms/prompt", "bf16 ms/prompt", "speed-up", "mask pixels flipped"],
+                    batch_rows(model, args.sizes, args.batches, args.repeats, device))
+
+
+def batch_rows(model, sizes, batches, repeats, device):
+    """Per-prompt times of one decoder call for B single-click prompts, fp32 against bf16 autocast."""
+    rows = []
+    for size in sizes:
+        grid = size // 16
+        embedding = torch.randn(1, 256, grid, grid, device=device)
+        for batch in batches:
+            gen = torch.Generator().manual_seed(batch)
+            points = (torch.rand(batch, 1, 2, generator=gen) * size).to(device)
+            labels = torch.ones(batch, 1, device=device)
+            with torch.inference_mode():
+                fp32 = median_seconds(lambda: model.decode(embedding, points, labels), repeats)
+                with torch.autocast(device.type, dtype=torch.bfloat16):
+                    bf16 = median_seconds(lambda: model.decode(embedding, points, labels), repeats)
+                    low16, _ = model.decode(embedding, points, labels)
+                low32, _ = model.decode(embedding, points, labels)
+            flipped = ((low16.float() > 0) != (low32 > 0)).float().mean().item()
+            rows.append([size, batch, f"{1000 * fp32 / batch:.1f}", f"{1000 * bf16 / batch:.1f}",
+                         f"{fp32 / bf16:.2f}x", f"{100 * flipped:.2f}%"])
+    return rows
 
 
 def sam_order_decode(model, embedding, points, labels, previous):

@@ -5,19 +5,27 @@ other one then falls inside that mask and is not decoded again. The shape tells 
 from one object: its width (the distance transform) has two summits with a narrower neck between
 them. Each summit's basin of the distance transform is a candidate part (scikit-image's watershed,
 as in the classic distance-transform pipeline); neighbouring basins are joined again, widest neck
-first, unless the neck is narrower than ``1 - depth`` of the smaller basin's summit. A convex
-object has no neck and stays whole; ``depth`` 0 joins everything back.
+first, unless the neck is narrower than ``1 - depth`` of the smaller basin's summit and at least
+``MIN_NECK_DEPTH`` pixels below it. A convex object has no neck and stays whole; ``depth`` 0 joins
+everything back.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
 
+# A neck must also be this many pixels narrower than the summits on both sides: the distance
+# transform moves in whole pixels, so on a rod 3-4 px wide a share alone cuts at every wobble
+# (chosen on the training halves: docs/segment-all.md)
+MIN_NECK_DEPTH = 1.0
 
-def split_at_necks(mask: np.ndarray, depth: float, min_area: int) -> list[tuple[np.ndarray, tuple[int, int]]]:
+
+def split_at_necks(mask: np.ndarray, depth: float, min_area: int,
+                   min_neck_depth: float = MIN_NECK_DEPTH) -> list[tuple[np.ndarray, tuple[int, int]]]:
     """The parts of boolean ``mask`` (h, w), each with its summit (row, col): the widest point,
     a natural click for it. One part (the mask itself) when nothing pinches deeper than ``depth``
-    (0..1) of a part's half-width; parts under ``min_area`` pixels join a neighbour."""
+    (0..1) of a part's half-width and by ``min_neck_depth`` pixels; parts under ``min_area``
+    pixels join a neighbour."""
     from skimage.feature import peak_local_max
     from skimage.segmentation import watershed
 
@@ -46,7 +54,8 @@ def split_at_necks(mask: np.ndarray, depth: float, min_area: int) -> list[tuple[
         a, b = root(i), root(j)
         if a == b:
             continue
-        if neck >= (1 - depth) * min(height[a], height[b]) or min(area[a], area[b]) < min_area:
+        shallow = min(height[a], height[b]) - neck < min_neck_depth
+        if neck >= (1 - depth) * min(height[a], height[b]) or shallow or min(area[a], area[b]) < min_area:
             group[b] = a
             height[a], area[a] = max(height[a], height[b]), area[a] + area[b]
     members: dict[int, list[int]] = {}
