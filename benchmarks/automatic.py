@@ -26,6 +26,7 @@ from scipy.stats import spearmanr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import data_root, machine_description, print_table  # noqa: E402
+from hrsam_model import predictor as predictor_module  # noqa: E402
 from hrsam_model.evaluation import datasets  # noqa: E402
 from napari_hrsam.cli.segment import EncoderTimer  # noqa: E402
 from napari_hrsam.engine.automatic import AutoSettings  # noqa: E402
@@ -86,10 +87,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", default=AutoSettings().seeds, choices=("blobs", "grid"))
     parser.add_argument("--split-depth", type=float, default=AutoSettings().split_depth,
                         help="cut masks where they pinch by more than this (0: never)")
+    parser.add_argument("--batch", type=int, default=AutoSettings().batch, help="prompts per decoder call")
+    parser.add_argument("--decoder-fp32", action="store_true",
+                        help="decode batches in fp32 even where the CPU has bf16 (the baseline of that choice)")
     parser.add_argument("--untrained", action="store_true", help="random weights (smoke runs only)")
     args = parser.parse_args(argv)
     settings = AutoSettings(points_per_side=args.points_per_side, tile_zoom=args.tile_zoom, seeds=args.seeds,
-                            split_depth=args.split_depth)
+                            split_depth=args.split_depth, batch=args.batch)
+    if args.decoder_fp32:
+        predictor_module.BF16_DECODE_MIN_BATCH = sys.maxsize
     choice = ModelChoice(untrained=args.untrained)
     network = choice.build_model()
     print(f"machine: {machine_description()}")

@@ -9,6 +9,8 @@ from .device import encoder_autocast_dtype, resolve_device
 from .pixels import box_to_model, check_image, points_to_model, to_display_range
 from .transforms import logits_to_image, prepare_input
 
+BF16_DECODE_MIN_BATCH = 4  # predict_many batches of at least this many prompts decode under autocast
+
 
 @dataclass
 class ImageEmbedding:
@@ -146,9 +148,13 @@ class Predictor:
         if len(pts) == 0 or len(lbl) != len(pts):
             raise ValueError(f"give B points (B, 2) with B labels; got {len(pts)} points, {len(lbl)} labels")
         model_points = points_to_model(pts, emb.image_shape, emb.resized_shape)
-        low, iou = self.model.decode(
-            emb.features, points=torch.as_tensor(model_points, dtype=torch.float32, device=self.device)[:, None],
-            labels=torch.as_tensor(lbl, device=self.device)[:, None])
+        # a batch decodes under the encoder's autocast dtype (bf16 on a CPU that has it): per prompt
+        # it is faster there, a single click is not (docs/speed.md)
+        dtype = self.encoder_dtype if len(pts) >= BF16_DECODE_MIN_BATCH else None
+        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+            low, iou = self.model.decode(
+                emb.features, points=torch.as_tensor(model_points, dtype=torch.float32, device=self.device)[:, None],
+                labels=torch.as_tensor(lbl, device=self.device)[:, None])
         return low[:, 0].float().cpu().numpy(), iou[:, 0].float().cpu().numpy()
 
     @staticmethod
