@@ -496,7 +496,7 @@ def test_zoom_views_frame_an_object_like_inference_zoom_in():
         assert 1.2 * 299 <= side <= 2.0 * 301 if big else 150 <= side <= 260
     cfg = finetune.FinetuneConfig(zoom_view_fraction=1.0, synthetic_fraction=0.0, crop=128)
     groups = {"toy": [(image, masks)]}
-    x, origin, side, inside, canvas, nested = finetune.draw_crop(groups, rng, cfg)
+    x, origin, side, inside, canvas, nested, _ = finetune.draw_crop(groups, rng, cfg)
     assert canvas == 1024 and inside and x.shape[-1] == side
     # the view is a zoomed window: even the 24 px object now spans over 80 canvas pixels (>= 3.9x)
     assert all(np.ptp(np.nonzero(m)[0]) > 80 for m in inside)

@@ -48,7 +48,9 @@ def test_tiles_of_a_huge_image_merge_into_the_labels_of_one_run(large, tmp_path)
     assert [s["skipped"] for s in stages[0]] == [True, False, False]  # the written part is not redone
     assert all(s["error"] is None for stage in stages for s in stage)
     labels = tifffile.imread(split_unit.output)
-    np.testing.assert_array_equal(labels, expected)
+    # identical in fp32; bf16 batches (a CPU with native bf16) may round a boundary pixel differently
+    # in another model instance (README, "Scaling out")
+    assert (labels != expected).mean() <= 1e-4 and np.array_equal(np.unique(labels), np.unique(expected))
     for centre in DISKS:  # each disk once, whole, also where a tile border cuts it
         truth = disk(labels.shape, centre, 28) > 0
         values = np.unique(labels[truth])
