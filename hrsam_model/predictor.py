@@ -1,4 +1,5 @@
 """Predictor: encode an image once, then decode every click against the cached embedding."""
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,7 +152,7 @@ class Predictor:
         # a batch decodes under the encoder's autocast dtype (bf16 on a CPU that has it): per prompt
         # it is faster there, a single click is not (docs/speed.md)
         dtype = self.encoder_dtype if len(pts) >= BF16_DECODE_MIN_BATCH else None
-        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+        with nullcontext() if dtype is None else torch.autocast(self.device.type, dtype=dtype):
             low, iou = self.model.decode(
                 emb.features, points=torch.as_tensor(model_points, dtype=torch.float32, device=self.device)[:, None],
                 labels=torch.as_tensor(lbl, device=self.device)[:, None])

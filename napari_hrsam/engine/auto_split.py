@@ -32,13 +32,13 @@ def split_at_necks(mask: np.ndarray, depth: float, min_area: int,
     width = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
     summit = _argmax(width)
     if depth <= 0:
-        return [(mask, summit)]
+        return [(mask, summit)]  # the summit is the point a caller may click
     peaks = peak_local_max(width, min_distance=3, labels=mask.astype(np.int32), exclude_border=False)
     if len(peaks) < 2:
         return [(mask, summit)]
     markers = np.zeros(mask.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    basins = watershed(-width, markers, mask=mask)
+    basins = watershed(-width, markers, mask=mask, connectivity=2)  # 8-connected, as the mask's pieces
     count = len(peaks)
     height = np.asarray(ndi.maximum(width, basins, range(1, count + 1)), float)
     area = np.asarray(ndi.sum(mask, basins, range(1, count + 1)), float)
@@ -76,12 +76,14 @@ def _argmax(values: np.ndarray) -> tuple[int, int]:
 
 
 def _necks(basins: np.ndarray, width: np.ndarray) -> dict[tuple[int, int], float]:
-    """{(basin i, basin j) (0-based, i < j): the widest point of the border between them}."""
+    """{(basin i, basin j) (0-based, i < j): the widest point of the border between them}, the
+    border taken over the 8 neighbours of each pixel (as the watershed and the mask's pieces)."""
     necks: dict[tuple[int, int], float] = {}
-    for axis in (0, 1):
-        last = basins.shape[axis] - 1
-        a, b = np.take(basins, range(last), axis=axis), np.take(basins, range(1, last + 1), axis=axis)
-        wa, wb = np.take(width, range(last), axis=axis), np.take(width, range(1, last + 1), axis=axis)
+    rows, cols = basins.shape
+    for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        c0, c1 = max(0, -dc), cols - max(0, dc)
+        a, b = basins[: rows - dr, c0:c1], basins[dr:, c0 + dc: c1 + dc]
+        wa, wb = width[: rows - dr, c0:c1], width[dr:, c0 + dc: c1 + dc]
         border = (a != b) & (a > 0) & (b > 0)
         for i, j, w in zip(a[border], b[border], np.minimum(wa[border], wb[border])):
             key = (int(min(i, j)) - 1, int(max(i, j)) - 1)

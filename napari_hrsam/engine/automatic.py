@@ -238,7 +238,7 @@ def _window_objects(engine, key, region: Region, embedding, points, settings: Au
             for part, part_point, negatives in _parts(mask, point, settings):
                 if _on_edge(part, inner, region):
                     continue
-                contrast = _contrast(engine, key, part, limits)
+                contrast = _contrast(engine, key, part, limits, beside=None if part is mask else mask)
                 if (abs(contrast) if polarity == 0 else polarity * contrast) < settings.min_contrast:
                     continue
                 kept.append(FoundObject(part, float(iou), float(stability), part_point, negatives))
@@ -311,10 +311,11 @@ def _parts(mask: SparseMask, point, settings: AutoSettings):
              tuple(points[:i] + points[i + 1:])) for i, (part, _) in enumerate(parts)]
 
 
-def _contrast(engine, key, mask: SparseMask, limits, ring: int = 3) -> float:
-    """Median intensity inside ``mask`` - median in a ``ring`` px band around it, in 0..1 of
-    the contrast window (the mean over channels): positive when the mask is the brighter. Medians: a piece of background that touches a
-    bright object keeps the background's median on both sides."""
+def _contrast(engine, key, mask: SparseMask, limits, ring: int = 3, beside: SparseMask | None = None) -> float:
+    """Median intensity inside ``mask`` - median in a ``ring`` px band around it (outside
+    ``beside``, the clump a part was cut from), in 0..1 of the contrast window (the mean over
+    channels): positive when the mask is the brighter. Medians: a piece of background that touches
+    a bright object keeps the background's median on both sides."""
     r0, c0, r1, c1 = mask.bbox
     rows, cols = mask.shape
     top, left = max(r0 - ring, 0), max(c0 - ring, 0)
@@ -323,6 +324,11 @@ def _contrast(engine, key, mask: SparseMask, limits, ring: int = 3) -> float:
     inside = np.zeros(data.shape, bool)
     inside[r0 - top:r1 - top, c0 - left:c1 - left] = mask.crop
     band = ndi.binary_dilation(inside, iterations=ring) & ~inside
+    if beside is not None:  # a part cut from a clump: its sibling parts are not its surroundings
+        br0, bc0, br1, bc1 = beside.bbox
+        ir0, ic0, ir1, ic1 = max(br0, top), max(bc0, left), min(br1, bottom), min(bc1, right)
+        if ir0 < ir1 and ic0 < ic1:
+            band[ir0 - top:ir1 - top, ic0 - left:ic1 - left] &= ~beside.crop[ir0 - br0:ir1 - br0, ic0 - bc0:ic1 - bc0]
     if not band.any():
         return 1.0
     return float(np.median(data[inside])) - float(np.median(data[band]))

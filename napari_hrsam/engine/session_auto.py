@@ -121,7 +121,8 @@ class SessionAuto:
         """The result of the whole ``request`` from the objects its parts found: ``objects[k]``
         holds those of every part on ``request.keys[k]``, parts in window order (as
         ``find_objects`` visits them). Equals ``compute_segment_all(request)`` when the parts
-        cover every window of every slice."""
+        cover every window of every slice (parts found by another model instance may differ by a
+        boundary pixel where batches decode in bf16)."""
         if len(objects) != len(request.keys):
             raise ValueError(f"give the objects of each of the request's {len(request.keys)} slices")
         overlap = request.settings.nms_overlap

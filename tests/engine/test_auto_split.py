@@ -96,3 +96,15 @@ def test_segment_all_finds_each_of_two_touching_nuclei_and_keeps_clicks_that_reb
         assert labels[r, c] == label and prompts["labels"][0] == 1
         for (nr, nc), kind in zip(prompts["points"][1:], prompts["labels"][1:]):
             assert kind == 0 and labels[int(round(nr)), int(round(nc))] not in (0, label)
+
+
+def test_every_pixel_lands_in_a_part_of_at_least_min_area():
+    """A piece joined only through corners (the mask's pieces are 8-connected) is not cut off as a
+    sliver: every pixel of the mask is in exactly one part, none smaller than min_area."""
+    mask = disc(40, 40, 15) | disc(40, 72, 15)
+    for k in range(12):  # a one-pixel diagonal chain off the first disc
+        mask[51 + k, 51 + k] = True  # (50, 50) lies in the disc: joined through a corner
+    parts = split_at_necks(mask, depth=0.15, min_area=12)
+    stacked = np.sum([part for part, _ in parts], axis=0)
+    assert (stacked == mask).all()  # nothing lost, nothing in two parts
+    assert len(parts) == 2 and min(part.sum() for part, _ in parts) >= 12
