@@ -267,12 +267,13 @@ def finetune_step(model, optimizer, groups, rng, cfg: FinetuneConfig, image_weig
     device = next(model.parameters()).device
     anchored = source_names(cfg.anchor_sources) if anchor is not None and cfg.anchor_weight else ()
     for x, origin, side, inside, canvas, nested, source in crops:
+        x = x.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16):
-            emb = model.encode(x.to(device))
+            emb = model.encode(x)
             anchor_emb = None
             if source in anchored:
                 with torch.no_grad():
-                    anchor_emb = anchor.encode(x.to(device)).float()
+                    anchor_emb = anchor.encode(x).float()
         emb = emb.float()
         decode_fn = partial(decode_in_canvas, origin=origin, canvas=canvas)
         loss = 0.0

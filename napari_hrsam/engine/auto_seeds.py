@@ -31,17 +31,23 @@ def _polarity(gray: np.ndarray) -> int:
 def blob_points(pixels: np.ndarray, origin: tuple[int, int], max_points: int) -> list[tuple[float, float]]:
     """(row, col) slice pixels of the blob centres in ``pixels`` (a window's 0..1 intensities,
     (h, w) or (h, w, channels)) whose top-left corner is ``origin``; strongest first."""
+    return blob_seeds(pixels, origin, max_points)[0]
+
+
+def blob_seeds(pixels: np.ndarray, origin: tuple[int, int], max_points: int) -> tuple[list[tuple[float, float]], int]:
+    """(``blob_points``, ``object_polarity``) of a window, smoothing its pixels once for both."""
     from skimage.feature import blob_log
 
     gray = _smoothed_gray(pixels)
-    if _polarity(gray) < 0:  # mostly bright: the objects are the dark blobs
+    polarity = _polarity(gray)
+    if polarity < 0:  # mostly bright: the objects are the dark blobs
         gray = 1.0 - gray
     max_sigma = max(2.5, min(gray.shape) / 16)
     blobs = blob_log(gray, min_sigma=2, max_sigma=max_sigma, num_sigma=6, threshold=0.02)
     if len(blobs) == 0:
-        return []
+        return [], polarity
     rows, cols = blobs[:, 0].astype(int), blobs[:, 1].astype(int)
     sigma = blobs[:, 2]
     strength = gray[rows, cols] * sigma  # bright and large first
     order = np.argsort(-strength, kind="stable")[:max_points]
-    return [(float(rows[i] + origin[0]), float(cols[i] + origin[1])) for i in order]
+    return [(float(rows[i] + origin[0]), float(cols[i] + origin[1])) for i in order], polarity

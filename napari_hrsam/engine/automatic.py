@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 from scipy import ndimage as ndi
 
-from .auto_seeds import blob_points, object_polarity
+from .auto_seeds import blob_seeds
 from .auto_split import split_at_necks
 from .propagation_rules import scaled_intensities
 from .resampling import OUTSIDE_LOGIT, logits_in_window
@@ -194,11 +194,11 @@ def _seeds(engine, key, region: Region, settings: AutoSettings, box, limits):
     if settings.seeds == "grid" or not grid:
         return grid or None, 0
     pixels = scaled_intensities(engine.layout.read(key, region.box), limits)
-    points = blob_points(pixels, region.box[:2], settings.points_per_side ** 2)
+    points, polarity = blob_seeds(pixels, region.box[:2], settings.points_per_side ** 2)
     if box is not None:
         r0, c0, r1, c1 = box
         points = [(r, c) for r, c in points if r0 <= r <= r1 and c0 <= c <= c1]
-    return points, object_polarity(pixels)
+    return points, polarity
 
 
 def _window_objects(engine, key, region: Region, embedding, points, settings: AutoSettings, limits,
@@ -302,6 +302,8 @@ def _cleaned(mask: SparseMask, point, min_area: int) -> SparseMask | None:
 def _parts(mask: SparseMask, point, settings: AutoSettings):
     """[(part, its point, the other parts' points)]: ``mask`` with ``point`` alone, or the parts
     ``split_at_necks`` cuts it into, each with its widest pixel as its point."""
+    if settings.split_depth <= 0:  # never cut: no distance transform to make
+        return [(mask, point, ())]
     parts = split_at_necks(mask.crop, settings.split_depth, settings.min_area)
     if len(parts) == 1:
         return [(mask, point, ())]
